@@ -1,0 +1,82 @@
+// Package agents defines the messages agents exchange, the Agent interface,
+// and the agents themselves: Assistant (an LLM agent; the planner and the
+// coder are assistants) and CodeExecutor (runs code blocks in a kernel).
+package agents
+
+import (
+	"time"
+
+	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/llm"
+)
+
+// Kind says what a Message is. Chat messages (text, stop) form the
+// conversation every agent sees; events (the rest) report what happened
+// inside an agent and are only streamed and recorded.
+type Kind string
+
+const (
+	// KindText is a chat message: a task, a plan, code, execution output, a
+	// final answer.
+	KindText Kind = "text"
+	// KindStop is a chat message that ends the run (Content is the reason).
+	KindStop Kind = "stop"
+	// KindCodeGeneration is an event: code blocks an agent is about to run.
+	KindCodeGeneration Kind = "code_generation"
+	// KindCodeExecution is an event: the structured result of running them.
+	KindCodeExecution Kind = "code_execution"
+	// KindChunk is an event: a piece of a model's reply as it streams.
+	KindChunk Kind = "chunk"
+	// KindOutput is an event: one kernel output as it arrives.
+	KindOutput Kind = "output"
+)
+
+// IsEvent reports whether messages of this kind are events rather than chat
+// messages.
+func (k Kind) IsEvent() bool { return k != KindText && k != KindStop }
+
+// CodeBlock is one fenced code block taken from a message.
+type CodeBlock struct {
+	// Language is the fence tag as written ("" for an untagged fence).
+	Language string `json:"language"`
+	Code     string `json:"code"`
+}
+
+// CodeExecution is one block and what running it produced.
+type CodeExecution struct {
+	Block  CodeBlock        `json:"block"`
+	Result *executor.Result `json:"result"`
+}
+
+// Message is every message and event of a run. One struct with a Kind keeps
+// JSON round-trips, transcripts and streaming simple; the fields that apply
+// depend on Kind.
+type Message struct {
+	Kind   Kind      `json:"kind"`
+	Source string    `json:"source"`
+	Time   time.Time `json:"time,omitzero"`
+	// Content is the text (chat messages and chunks).
+	Content string `json:"content,omitempty"`
+	// Usage is the model usage that produced this message, if any.
+	Usage *llm.Usage `json:"usage,omitempty"`
+	// Blocks: the code blocks (code_generation, and code_execution).
+	Blocks []CodeBlock `json:"blocks,omitempty"`
+	// Executions: each block run and its result (code_execution).
+	Executions []CodeExecution `json:"executions,omitempty"`
+	// Output: one kernel output (output events).
+	Output *executor.Output `json:"output,omitempty"`
+	// Metadata holds small extra facts (e.g. "retry": "2").
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+// NewText returns a text chat message.
+func NewText(source, content string) *Message {
+	return &Message{Kind: KindText, Source: source, Content: content, Time: time.Now().UTC()}
+}
+
+// TaskResult is the outcome of a run: every message and event in order and
+// why it stopped.
+type TaskResult struct {
+	Messages   []*Message `json:"messages"`
+	StopReason string     `json:"stop_reason"`
+}

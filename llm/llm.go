@@ -1,0 +1,106 @@
+// Package llm talks to chat models: any OpenAI-compatible endpoint (package
+// llm/openai) or a scripted Replay client for tests and offline runs.
+package llm
+
+import (
+	"context"
+	"iter"
+)
+
+// Roles of chat messages.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one chat message sent to the model.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+	// Name optionally names the speaker (e.g. the agent that wrote it).
+	Name string `json:"name,omitempty"`
+}
+
+// Request is one completion request. Zero values mean the client's defaults.
+type Request struct {
+	Messages []Message `json:"messages"`
+	// Model overrides the client's model.
+	Model string `json:"model,omitempty"`
+	// Temperature overrides the client's temperature when non-nil.
+	Temperature *float32 `json:"temperature,omitempty"`
+	// MaxTokens overrides the client's max tokens when > 0.
+	MaxTokens int      `json:"max_tokens,omitempty"`
+	Stop      []string `json:"stop,omitempty"`
+}
+
+// Usage counts tokens.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+// Total is prompt plus completion tokens.
+func (u Usage) Total() int { return u.PromptTokens + u.CompletionTokens }
+
+// Add returns the sum of two usages.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{PromptTokens: u.PromptTokens + o.PromptTokens, CompletionTokens: u.CompletionTokens + o.CompletionTokens}
+}
+
+// Response is a finished completion.
+type Response struct {
+	Content      string `json:"content"`
+	FinishReason string `json:"finish_reason,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Usage        Usage  `json:"usage"`
+}
+
+// Chunk is one piece of a streamed completion. Content is the new text; the
+// final chunk of a stream has Done set and carries the whole Response
+// (content, finish reason, usage).
+type Chunk struct {
+	Content  string
+	Done     bool
+	Response *Response
+}
+
+// Client creates chat completions.
+type Client interface {
+	// Complete returns the whole completion.
+	Complete(ctx context.Context, req Request) (*Response, error)
+	// Stream yields the completion as it is generated, ending with a Done
+	// chunk; an error ends the sequence. Breaking out of the loop cancels the
+	// request.
+	Stream(ctx context.Context, req Request) iter.Seq2[Chunk, error]
+	// ModelName is the model requests go to by default (for display).
+	ModelName() string
+}
+
+// Collect drains a stream, calling onDelta (if non-nil) with each piece of
+// new text, and returns the final response.
+func Collect(seq iter.Seq2[Chunk, error], onDelta func(string)) (*Response, error) {
+	var final *Response
+	var text []byte
+	for ch, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		if ch.Content != "" {
+			text = append(text, ch.Content...)
+			if onDelta != nil {
+				onDelta(ch.Content)
+			}
+		}
+		if ch.Done && ch.Response != nil {
+			final = ch.Response
+		}
+	}
+	if final == nil {
+		final = &Response{Content: string(text)}
+	}
+	if final.Content == "" && len(text) > 0 {
+		final.Content = string(text)
+	}
+	return final, nil
+}
