@@ -79,4 +79,6 @@ func NewText(source, content string) *Message {
 type TaskResult struct {
 	Messages   []*Message `json:"messages"`
 	StopReason string     `json:"stop_reason"`
+	// Usage is the model usage of the run, summed over its messages.
+	Usage llm.Usage `json:"usage"`
 }
