@@ -94,6 +94,8 @@ func Raise(req executor.Request, ename, evalue string) *executor.Result {
 type Model struct {
 	Replies []string
 	Repeat  string
+	// NoRecord turns off the record of requests (for benchmarks).
+	NoRecord bool
 
 	mu       sync.Mutex
 	n        int
@@ -122,7 +124,9 @@ func (m *Model) Requests() []llm.Request {
 func (m *Model) next(req llm.Request) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.requests = append(m.requests, req)
+	if !m.NoRecord {
+		m.requests = append(m.requests, req)
+	}
 	if m.n < len(m.Replies) {
 		m.n++
 		return m.Replies[m.n-1], nil
