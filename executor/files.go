@@ -1,0 +1,85 @@
+package executor
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Mime types saved to files by SaveOutputFiles, with their file extensions.
+var savedTypes = []struct {
+	mime, ext string
+	binary    bool
+}{
+	{"image/png", ".png", true},
+	{"image/jpeg", ".jpg", true},
+	{"image/svg+xml", ".svg", false},
+	{"text/html", ".html", false},
+}
+
+// SaveOutputFiles writes the images (png, jpeg, svg) and html of a mime bundle
+// into dir as base+extension, creating dir if needed, and returns the paths
+// written. Binary types are base64 in the bundle, as Jupyter sends them.
+func SaveOutputFiles(dir, base string, data map[string]any) ([]string, error) {
+	var files []string
+	var errs []error
+	for _, t := range savedTypes {
+		v, ok := data[t.mime]
+		if !ok {
+			continue
+		}
+		s := mimeString(v)
+		var b []byte
+		if t.binary {
+			var err error
+			b, err = base64.StdEncoding.DecodeString(strings.Map(dropSpace, s))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: bad base64: %w", t.mime, err))
+				continue
+			}
+		} else {
+			b = []byte(s)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return files, fmt.Errorf("create output dir: %w", err)
+		}
+		p := filepath.Join(dir, base+t.ext)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("save %s: %w", t.mime, err))
+			continue
+		}
+		files = append(files, p)
+	}
+	return files, errors.Join(errs...)
+}
+
+func dropSpace(r rune) rune {
+	switch r {
+	case '\n', '\r', ' ', '\t':
+		return -1
+	}
+	return r
+}
+
+// mimeString returns a mime bundle value as a string: kernels send strings,
+// nbformat files may hold lists of lines.
+func mimeString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		var b strings.Builder
+		for _, l := range x {
+			if s, ok := l.(string); ok {
+				b.WriteString(s)
+			}
+		}
+		return b.String()
+	case []string:
+		return strings.Join(x, "")
+	}
+	return ""
+}

@@ -1,0 +1,710 @@
+package jupyter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentteam/agentteam/executor"
+)
+
+var _ executor.Executor = (*Kernel)(nil)
+
+// Defaults of KernelConfig.
+const (
+	DefaultKernelName     = "python3"
+	DefaultTimeout        = 60 * time.Second
+	DefaultInterruptGrace = 3 * time.Second
+	DefaultStartTimeout   = 60 * time.Second
+)
+
+// KernelConfig configures a Kernel.
+type KernelConfig struct {
+	// Client is the server the kernel runs on. Required.
+	Client *Client
+	// KernelName is the kernel spec; "" means python3.
+	KernelName string
+	// KernelID attaches to an existing kernel instead of starting one. Such
+	// a kernel is not shut down by Close, and is not replaced when it dies.
+	KernelID string
+	// Timeout is the default per-execution deadline; zero means 60s.
+	Timeout time.Duration
+	// InterruptGrace is how long an interrupted kernel may take to become
+	// idle before it is restarted; zero means 3s.
+	InterruptGrace time.Duration
+	// StartTimeout bounds starting a kernel and waiting until it answers;
+	// zero means 60s.
+	StartTimeout time.Duration
+	// OutputDir is where images and html from outputs are saved; "" means
+	// they are not saved.
+	OutputDir string
+	// MaxOutputBytes caps the text kept per output (head and tail are kept);
+	// zero means executor.DefaultMaxOutputBytes, negative means no cap.
+	MaxOutputBytes int
+	// Logger receives debug logs; nil means the client's logger.
+	Logger *slog.Logger
+}
+
+// Kernel is one stateful kernel on a Jupyter server, reached over one
+// websocket. It implements executor.Executor; executions are serialized.
+type Kernel struct {
+	cfg KernelConfig
+	c   *Client
+	log *slog.Logger
+
+	mu        sync.Mutex // serializes executions, restarts and close
+	id        string
+	owned     bool
+	conn      *conn
+	dead      bool // the kernel is gone; a fresh one is needed
+	notReady  bool // the kernel restarted; wait until it answers
+	stateLost bool // the next result says state was lost
+	closed    bool
+	runs      int
+
+	idMu sync.Mutex
+}
+
+// NewKernel starts a kernel (or attaches to cfg.KernelID), connects its
+// websocket and waits until it answers.
+func NewKernel(ctx context.Context, cfg KernelConfig) (*Kernel, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("jupyter: KernelConfig.Client is nil")
+	}
+	if cfg.KernelName == "" {
+		cfg.KernelName = DefaultKernelName
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.InterruptGrace <= 0 {
+		cfg.InterruptGrace = DefaultInterruptGrace
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = cfg.Client.log
+	}
+	k := &Kernel{cfg: cfg, c: cfg.Client, log: log}
+	if cfg.KernelID != "" {
+		if _, err := k.c.GetKernel(ctx, cfg.KernelID); err != nil && !errors.Is(err, ErrUnauthorized) {
+			return nil, err
+		}
+		k.setID(cfg.KernelID)
+		if err := k.connect(ctx); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if err := k.start(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// ID is the kernel's id on the server (it changes when a dead kernel is
+// replaced).
+func (k *Kernel) ID() string {
+	k.idMu.Lock()
+	defer k.idMu.Unlock()
+	return k.id
+}
+
+func (k *Kernel) setID(id string) {
+	k.idMu.Lock()
+	k.id = id
+	k.idMu.Unlock()
+}
+
+// start starts a fresh kernel and connects to it.
+func (k *Kernel) start(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
+	defer cancel()
+	info, err := k.c.StartKernel(sctx, k.cfg.KernelName)
+	if err != nil {
+		return err
+	}
+	k.setID(info.ID)
+	k.owned = true
+	if err := k.connect(ctx); err != nil {
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_ = k.c.DeleteKernel(dctx, info.ID)
+		dcancel()
+		return err
+	}
+	return nil
+}
+
+// connect opens the websocket and waits until the kernel answers a
+// kernel_info_request.
+func (k *Kernel) connect(ctx context.Context) error {
+	if k.conn != nil {
+		k.conn.close()
+		k.conn = nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
+	defer cancel()
+	cn, err := k.c.openConn(sctx, k.ID(), k.log)
+	if err != nil {
+		return err
+	}
+	k.conn = cn
+	if err := k.waitReady(sctx); err != nil {
+		return err
+	}
+	k.dead, k.notReady = false, false
+	return nil
+}
+
+// waitReady sends kernel_info_request until the kernel replies.
+func (k *Kernel) waitReady(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		m := newMessage(k.conn.session, "shell", "kernel_info_request", map[string]any{})
+		box := k.conn.register(m.Header.MsgID)
+		err := k.conn.send(ctx, m)
+		if err == nil {
+			err = func() error {
+				t := time.NewTimer(time.Duration(attempt+1) * time.Second)
+				defer t.Stop()
+				for {
+					select {
+					case <-box.notify:
+						for _, it := range box.take() {
+							if it.err != nil {
+								if errors.Is(it.err, errKernelRestarted) {
+									continue // a restart in progress: keep waiting
+								}
+								return it.err
+							}
+							if it.msg.Header.MsgType == "kernel_info_reply" {
+								return nil
+							}
+						}
+					case <-t.C:
+						return errRetry
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+			}()
+		}
+		k.conn.unregister(m.Header.MsgID)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errRetry):
+			continue
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+			return fmt.Errorf("kernel %s did not answer within the start timeout (%s)", k.ID(), k.cfg.StartTimeout)
+		case errors.Is(err, errKernelDead):
+			return fmt.Errorf("%w: %w", executor.ErrKernelDied, err)
+		default:
+			return err
+		}
+	}
+}
+
+var errRetry = errors.New("retry")
+
+// Execute runs one code block and returns its result; see executor.Executor.
+func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
+	lang, ok := executor.NormalizeLanguage(strings.TrimSpace(req.Language))
+	if !ok {
+		return &executor.Result{
+			Status:  executor.StatusUnsupported,
+			Message: fmt.Sprintf("language %q is not supported: use python or shell (sh/bash)", req.Language),
+		}, fmt.Errorf("%w: %q (supported: python, shell)", executor.ErrUnsupportedLanguage, req.Language)
+	}
+	code := req.Code
+	if lang == executor.Shell {
+		code = "%%bash\n" + code
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = k.cfg.Timeout
+	}
+
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil, executor.ErrClosed
+	}
+	restarted, err := k.ensureReady(ctx)
+	if err != nil {
+		if errors.Is(err, executor.ErrKernelDied) {
+			return &executor.Result{Status: executor.StatusKernelDied, StateLost: true, Message: "the kernel is gone and could not be replaced; all state is lost"}, err
+		}
+		return nil, err
+	}
+	res, err := k.run(ctx, code, timeout, lang, req.OnOutput)
+	if res != nil && (k.stateLost || restarted) {
+		res.StateLost = true
+		if restarted {
+			res.Restarted = true
+		}
+		if res.Message == "" {
+			res.Message = "the previous kernel died; this ran on a fresh kernel, so variables and imports defined earlier are gone"
+		}
+		k.stateLost = false
+	}
+	return res, err
+}
+
+// ensureReady makes sure a live, connected kernel is there, starting a fresh
+// one when this Kernel owns a dead one. restarted reports that it did.
+func (k *Kernel) ensureReady(ctx context.Context) (restarted bool, err error) {
+	if k.conn != nil {
+		if ev := k.conn.takeEvent(); ev != nil {
+			k.noteEvent(ev)
+		}
+		if err := k.conn.broken(); err != nil && !k.dead {
+			if errors.Is(err, errKernelDead) {
+				k.dead = true
+				k.stateLost = true
+			} else {
+				// The socket is gone but the kernel may not be: reconnect.
+				if cerr := k.connect(ctx); cerr != nil {
+					if errors.Is(cerr, ErrKernelNotFound) {
+						k.dead = true
+						k.stateLost = true
+					} else {
+						return false, cerr
+					}
+				}
+			}
+		}
+	}
+	if k.dead {
+		if !k.owned {
+			return false, fmt.Errorf("%w: kernel %s is gone and was not started here, so it is not replaced", executor.ErrKernelDied, k.ID())
+		}
+		old := k.ID()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = k.c.DeleteKernel(dctx, old)
+		cancel()
+		if k.conn != nil {
+			k.conn.close()
+			k.conn = nil
+		}
+		k.log.Debug("replacing dead kernel", "old", old)
+		if err := k.start(ctx); err != nil {
+			return false, fmt.Errorf("%w; starting a fresh kernel failed: %w", executor.ErrKernelDied, err)
+		}
+		return true, nil
+	}
+	if k.notReady {
+		wctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
+		defer cancel()
+		if err := k.waitReady(wctx); err != nil {
+			return false, err
+		}
+		k.notReady = false
+	}
+	return false, nil
+}
+
+// noteEvent records a kernel-level event seen while nothing ran.
+func (k *Kernel) noteEvent(ev error) {
+	switch {
+	case errors.Is(ev, errKernelRestarted):
+		k.notReady = true
+		k.stateLost = true
+	case errors.Is(ev, errKernelDead):
+		k.dead = true
+		k.stateLost = true
+	}
+}
+
+// run sends one execute_request and collects its outputs until both the
+// idle status and the execute_reply arrived, or the deadline, the context or
+// a fault ends it.
+func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, lang string, onOutput func(executor.Output)) (*executor.Result, error) {
+	k.runs++
+	col := executor.NewCollector(executor.CollectorConfig{
+		OutputDir:      k.cfg.OutputDir,
+		FilePrefix:     fmt.Sprintf("%s-%d", shortID(k.ID()), k.runs),
+		MaxOutputBytes: k.cfg.MaxOutputBytes,
+		OnOutput:       onOutput,
+	})
+	m := newMessage(k.conn.session, "shell", "execute_request", executeRequest{
+		Code: code, Silent: false, StoreHistory: true, UserExpressions: map[string]any{},
+		AllowStdin: false, StopOnError: true,
+	})
+	msgID := m.Header.MsgID
+	box := k.conn.register(msgID)
+	defer k.conn.unregister(msgID)
+	start := time.Now()
+	if err := k.conn.send(ctx, m); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("send to kernel %s: %w", k.ID(), err)
+	}
+	ex := &execution{k: k, col: col, box: box}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+
+	var fault error
+wait:
+	for !ex.finished() {
+		select {
+		case <-box.notify:
+			if fault = ex.drain(); fault != nil {
+				break wait
+			}
+		case <-timer.C:
+			res, err := k.stop(ex, fmt.Errorf("%w after %s", executor.ErrTimeout, timeout), executor.StatusTimeout, fmt.Sprintf("timed out after %s", timeout))
+			res.Duration = time.Since(start)
+			return res, err
+		case <-ctx.Done():
+			res, err := k.stop(ex, ctx.Err(), executor.StatusCancelled, "cancelled")
+			res.Duration = time.Since(start)
+			return res, err
+		}
+	}
+	res := col.Result()
+	res.Duration = time.Since(start)
+	if ex.count > 0 {
+		res.ExecutionCount = ex.count
+	}
+	if fault != nil {
+		return k.faulted(res, fault)
+	}
+	if ex.replyErr != nil && res.Status != executor.StatusError {
+		res.Status = executor.StatusError
+		res.Error = ex.replyErr
+	}
+	if lang == executor.Shell {
+		shellError(res)
+	}
+	return res, nil
+}
+
+// execution tracks one execute_request.
+type execution struct {
+	k        *Kernel
+	col      *executor.Collector
+	box      *inbox
+	idle     bool
+	replied  bool
+	count    int
+	replyErr *executor.Output
+}
+
+func (e *execution) finished() bool { return e.idle && e.replied }
+
+// drain handles the queued items; it returns a fault that ends the wait.
+func (e *execution) drain() error {
+	for _, it := range e.box.take() {
+		if it.err != nil {
+			return it.err
+		}
+		e.handle(it.msg)
+	}
+	return nil
+}
+
+func (e *execution) handle(m *message) {
+	switch m.Header.MsgType {
+	case "status":
+		var c statusContent
+		_ = json.Unmarshal(m.Content, &c)
+		if c.ExecutionState == "idle" {
+			e.idle = true
+		}
+	case "execute_input":
+		var c inputContent
+		_ = json.Unmarshal(m.Content, &c)
+		if c.ExecutionCount > 0 {
+			e.count = c.ExecutionCount
+		}
+	case "stream":
+		var c streamContent
+		_ = json.Unmarshal(m.Content, &c)
+		e.col.Stream(c.Name, c.Text)
+	case "execute_result":
+		var c richContent
+		_ = json.Unmarshal(m.Content, &c)
+		e.col.Rich(executor.OutputExecuteResult, c.Data, c.Metadata, c.Transient.DisplayID, c.ExecutionCount)
+	case "display_data":
+		var c richContent
+		_ = json.Unmarshal(m.Content, &c)
+		e.col.Rich(executor.OutputDisplayData, c.Data, c.Metadata, c.Transient.DisplayID, 0)
+	case "update_display_data":
+		var c richContent
+		_ = json.Unmarshal(m.Content, &c)
+		e.col.UpdateDisplay(c.Transient.DisplayID, c.Data, c.Metadata)
+	case "clear_output":
+		var c clearContent
+		_ = json.Unmarshal(m.Content, &c)
+		e.col.Clear(c.Wait)
+	case "error":
+		var c errorContent
+		_ = json.Unmarshal(m.Content, &c)
+		e.col.Error(c.EName, c.EValue, c.Traceback)
+	case "execute_reply":
+		var c replyContent
+		_ = json.Unmarshal(m.Content, &c)
+		e.replied = true
+		if c.ExecutionCount > 0 {
+			e.count = c.ExecutionCount
+		}
+		e.col.SetExecutionCount(c.ExecutionCount)
+		if c.Status == "error" || c.Status == "aborted" {
+			name, value := c.EName, c.EValue
+			if c.Status == "aborted" && name == "" {
+				name, value = "ExecutionAborted", "the kernel aborted this execution (an earlier one failed)"
+			}
+			e.replyErr = &executor.Output{Type: executor.OutputError, EName: name, EValue: executor.StripANSI(value)}
+		}
+	}
+}
+
+// stop interrupts a running execution after a timeout or cancellation; if
+// the kernel does not become idle within the grace period it is restarted.
+func (k *Kernel) stop(ex *execution, cause error, status executor.Status, what string) (*executor.Result, error) {
+	grace := k.cfg.InterruptGrace
+	bg := context.Background()
+	ictx, cancel := context.WithTimeout(bg, grace+10*time.Second)
+	ierr := k.c.InterruptKernel(ictx, k.ID())
+	cancel()
+	var fault error
+	if ierr == nil {
+		t := time.NewTimer(grace)
+	wait:
+		for !ex.finished() {
+			select {
+			case <-ex.box.notify:
+				if fault = ex.drain(); fault != nil {
+					break wait
+				}
+			case <-t.C:
+				break wait
+			}
+		}
+		t.Stop()
+	} else {
+		k.log.Debug("interrupt failed", "kernel", k.ID(), "err", ierr)
+	}
+	res := ex.col.Result()
+	res.Status = status
+	if ex.count > 0 {
+		res.ExecutionCount = ex.count
+	}
+	res.Interrupted = ierr == nil
+	if fault != nil {
+		r, err := k.faulted(res, fault)
+		r.Status = status
+		return r, fmt.Errorf("%w (%w)", cause, err)
+	}
+	if ex.finished() {
+		res.Message = what + "; kernel interrupted, state kept"
+		return res, cause
+	}
+	// Still busy: restart.
+	rctx, rcancel := context.WithTimeout(bg, k.cfg.StartTimeout)
+	rerr := k.c.RestartKernel(rctx, k.ID())
+	rcancel()
+	res.StateLost = true
+	if rerr != nil {
+		k.log.Debug("restart after interrupt failed", "kernel", k.ID(), "err", rerr)
+		k.dead = true
+		res.Message = what + "; the kernel did not stop and could not be restarted, state lost"
+		return res, cause
+	}
+	res.Restarted = true
+	k.notReady = true
+	res.Message = what + "; the kernel did not stop when interrupted and was restarted, state lost"
+	return res, cause
+}
+
+// faulted turns a kernel-level fault seen during an execution into a result
+// and error.
+func (k *Kernel) faulted(res *executor.Result, fault error) (*executor.Result, error) {
+	res.StateLost = true
+	res.Status = executor.StatusKernelDied
+	switch {
+	case errors.Is(fault, errKernelRestarted):
+		// The server restarted the same kernel: it is usable once ready.
+		k.notReady = true
+		res.Restarted = true
+		res.Message = "the kernel died (its process exited or was killed) and was restarted; all variables and imports are lost"
+	case errors.Is(fault, errKernelDead):
+		k.dead = true
+		res.Message = "the kernel died and is gone; all variables and imports are lost"
+	default: // connection lost for good
+		k.dead = k.kernelGone()
+		if !k.dead {
+			res.Status = executor.StatusError
+			res.StateLost = false
+			res.Message = "lost the connection to the kernel; the outcome of this execution is unknown"
+			return res, fmt.Errorf("kernel %s at %s: %w", k.ID(), k.c.URL(), fault)
+		}
+		res.Message = "the kernel is gone (shut down or culled); all variables and imports are lost"
+	}
+	k.stateLost = true
+	return res, fmt.Errorf("%w: kernel %s: %v", executor.ErrKernelDied, k.ID(), fault)
+}
+
+// kernelGone asks the server whether the kernel still exists.
+func (k *Kernel) kernelGone() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := k.c.GetKernel(ctx, k.ID())
+	return errors.Is(err, ErrKernelNotFound)
+}
+
+var calledProcessRE = regexp.MustCompile(`returned non-zero exit status (-?\d+)`)
+
+// shellError makes a failed %%bash cell read as a shell failure rather than a
+// Python traceback that repeats the script.
+func shellError(res *executor.Result) {
+	if res.Error == nil || res.Error.EName != "CalledProcessError" {
+		return
+	}
+	status := "non-zero"
+	if m := calledProcessRE.FindStringSubmatch(res.Error.EValue); m != nil {
+		status = m[1]
+	}
+	e := executor.Output{Type: executor.OutputError, EName: "ShellError", EValue: "command exited with status " + status}
+	if n, err := strconv.Atoi(status); err == nil && n < 0 {
+		e.EValue = fmt.Sprintf("command killed by signal %d", -n)
+	}
+	res.Error = &e
+	for i := range res.Outputs {
+		if res.Outputs[i].Type == executor.OutputError && res.Outputs[i].EName == "CalledProcessError" {
+			res.Outputs[i] = e
+		}
+	}
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// Stream runs one code block and yields its outputs as they arrive. The last
+// pair carries the error, if any, that Execute would return (code that
+// raises yields an error output, not a Go error). Breaking out of the loop
+// cancels the execution (the kernel is interrupted).
+func (k *Kernel) Stream(ctx context.Context, req executor.Request) iter.Seq2[executor.Output, error] {
+	return func(yield func(executor.Output, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		outs := make(chan executor.Output, 64)
+		done := make(chan error, 1)
+		prev := req.OnOutput
+		req.OnOutput = func(o executor.Output) {
+			if prev != nil {
+				prev(o)
+			}
+			select {
+			case outs <- o:
+			case <-ctx.Done():
+			}
+		}
+		go func() {
+			_, err := k.Execute(ctx, req)
+			done <- err
+		}()
+		for {
+			select {
+			case o := <-outs:
+				if !yield(o, nil) {
+					cancel()
+					<-done
+					return
+				}
+			case err := <-done:
+				for {
+					select {
+					case o := <-outs:
+						if !yield(o, nil) {
+							return
+						}
+						continue
+					default:
+					}
+					break
+				}
+				if err != nil {
+					yield(executor.Output{}, err)
+				}
+				return
+			}
+		}
+	}
+}
+
+// Interrupt interrupts whatever the kernel is running.
+func (k *Kernel) Interrupt(ctx context.Context) error {
+	return k.c.InterruptKernel(ctx, k.ID())
+}
+
+// Restart discards all kernel state: the kernel is restarted (or replaced,
+// when it is gone and was started here).
+func (k *Kernel) Restart(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return executor.ErrClosed
+	}
+	if !k.dead {
+		rctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
+		err := k.c.RestartKernel(rctx, k.ID())
+		cancel()
+		switch {
+		case err == nil:
+			k.notReady = true
+			k.stateLost = false
+			if k.conn != nil {
+				k.conn.takeEvent()
+			}
+			_, err = k.ensureReady(ctx)
+			return err
+		case errors.Is(err, ErrKernelNotFound):
+			k.dead = true
+		default:
+			return fmt.Errorf("restart kernel: %w", err)
+		}
+	}
+	_, err := k.ensureReady(ctx)
+	k.stateLost = false
+	return err
+}
+
+// Close closes the websocket and shuts the kernel down if it was started
+// here. It is safe to call more than once.
+func (k *Kernel) Close(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil
+	}
+	k.closed = true
+	if k.conn != nil {
+		k.conn.close()
+		k.conn = nil
+	}
+	if !k.owned {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := k.c.DeleteKernel(dctx, k.ID()); err != nil {
+		return fmt.Errorf("shut down kernel %s: %w", k.ID(), err)
+	}
+	return nil
+}
