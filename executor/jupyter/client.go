@@ -173,6 +173,10 @@ func (c *Client) URL() string { return c.base.String() }
 // endpoint returns the absolute URL of an API path below the base URL.
 func (c *Client) endpoint(base *url.URL, p string) string {
 	u := *base
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		u.RawQuery = p[i+1:]
+		p = p[:i]
+	}
 	u.Path = base.Path + strings.TrimPrefix(p, "/")
 	return u.String()
 }

@@ -66,6 +66,7 @@ type Kernel struct {
 	conn      *conn
 	dead      bool // the kernel is gone; a fresh one is needed
 	notReady  bool // the kernel restarted; wait until it answers
+	redial    bool // the server restarted the kernel (maybe on new ports): reopen the websocket
 	stateLost bool // the next result says state was lost
 	closed    bool
 	runs      int
@@ -162,7 +163,7 @@ func (k *Kernel) connect(ctx context.Context) error {
 	if err := k.waitReady(sctx); err != nil {
 		return err
 	}
-	k.dead, k.notReady = false, false
+	k.dead, k.notReady, k.redial = false, false, false
 	return nil
 }
 
@@ -246,16 +247,17 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 		}
 		return nil, err
 	}
+	lost := k.stateLost || restarted
+	k.stateLost = false
 	res, err := k.run(ctx, code, timeout, lang, req.OnOutput)
-	if res != nil && (k.stateLost || restarted) {
+	if res != nil && lost {
 		res.StateLost = true
 		if restarted {
 			res.Restarted = true
 		}
 		if res.Message == "" {
-			res.Message = "the previous kernel died; this ran on a fresh kernel, so variables and imports defined earlier are gone"
+			res.Message = "the kernel had died: this ran on a fresh kernel, so variables and imports defined earlier are gone"
 		}
-		k.stateLost = false
 	}
 	return res, err
 }
@@ -302,6 +304,12 @@ func (k *Kernel) ensureReady(ctx context.Context) (restarted bool, err error) {
 		}
 		return true, nil
 	}
+	if k.redial {
+		if err := k.connect(ctx); err != nil {
+			return false, err
+		}
+		k.redial = false
+	}
 	if k.notReady {
 		wctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
 		defer cancel()
@@ -318,6 +326,7 @@ func (k *Kernel) noteEvent(ev error) {
 	switch {
 	case errors.Is(ev, errKernelRestarted):
 		k.notReady = true
+		k.redial = true
 		k.stateLost = true
 	case errors.Is(ev, errKernelDead):
 		k.dead = true
@@ -537,6 +546,7 @@ func (k *Kernel) faulted(res *executor.Result, fault error) (*executor.Result, e
 	case errors.Is(fault, errKernelRestarted):
 		// The server restarted the same kernel: it is usable once ready.
 		k.notReady = true
+		k.redial = true
 		res.Restarted = true
 		res.Message = "the kernel died (its process exited or was killed) and was restarted; all variables and imports are lost"
 	case errors.Is(fault, errKernelDead):
