@@ -33,6 +33,9 @@ var (
 	// ErrKernelNotFound: the server does not know the kernel (it was shut
 	// down or culled, or it lives on another replica).
 	ErrKernelNotFound = errors.New("kernel not found")
+	// ErrListingForbidden: the server does not allow listing kernels (Kernel
+	// Gateway with kernel listing turned off); the token itself works.
+	ErrListingForbidden = errors.New("the server does not allow listing kernels")
 	// ErrNoContentsAPI: the server has no contents API (Kernel Gateway), so
 	// files cannot be transferred through it.
 	ErrNoContentsAPI = errors.New("server has no contents API")
@@ -384,11 +387,19 @@ type KernelInfo struct {
 }
 
 // ListKernels lists the running kernels. A server that forbids listing
-// (Kernel Gateway with list_kernels off) gives ErrUnauthorized or an
-// APIError; callers that only want to know about one kernel use GetKernel.
+// (Kernel Gateway with listing off) gives ErrListingForbidden; nothing else
+// here needs listing (use GetKernel for one kernel).
 func (c *Client) ListKernels(ctx context.Context) ([]KernelInfo, error) {
 	var ks []KernelInfo
-	if _, err := c.do(ctx, http.MethodGet, "api/kernels", nil, &ks); err != nil {
+	code, err := c.do(ctx, http.MethodGet, "api/kernels", nil, &ks)
+	if err != nil {
+		if code == http.StatusForbidden {
+			// Kernel Gateway forbids listing while the token works: tell
+			// the two apart.
+			if _, serr := c.KernelSpecs(ctx); serr == nil {
+				return nil, fmt.Errorf("%w (%s)", ErrListingForbidden, c.URL())
+			}
+		}
 		return nil, err
 	}
 	return ks, nil
