@@ -84,9 +84,11 @@ type conn struct {
 	closing  bool
 	attached chan struct{} // closed and replaced on every (re)connect
 
-	out  chan outFrame
-	quit chan struct{}
-	done chan struct{} // reader finished
+	out    chan outFrame
+	quit   chan struct{}
+	ctx    context.Context // cancelled by close, bounds redials
+	cancel context.CancelFunc
+	done   chan struct{} // reader finished
 }
 
 type outFrame struct {
@@ -157,6 +159,7 @@ func (c *Client) openConn(ctx context.Context, kernelID string, log *slog.Logger
 		ws: ws, pending: map[string]*inbox{}, attached: make(chan struct{}),
 		out: make(chan outFrame), quit: make(chan struct{}), done: make(chan struct{}),
 	}
+	k.ctx, k.cancel = context.WithCancel(context.Background())
 	k.setupConn(ws)
 	go k.readLoop()
 	go k.writeLoop()
@@ -375,7 +378,7 @@ func (k *conn) reconnect(old *websocket.Conn) bool {
 			return false
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(k.ctx, 5*time.Second)
 		ws, err := k.c.dial(ctx, k.kernelID, k.session)
 		cancel()
 		if err == nil {
@@ -428,6 +431,7 @@ func (k *conn) close() {
 	ws := k.ws
 	k.mu.Unlock()
 	close(k.quit)
+	k.cancel()
 	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	_ = ws.Close()
 	<-k.done

@@ -397,3 +397,45 @@ func TestFakeCloseClosesSocketAndDeletesKernel(t *testing.T) {
 	assert.Equal(t, []string{id}, srv.Deleted())
 	assert.Empty(t, srv.Kernels())
 }
+
+func TestFakeTLSWebsocketKeepsQuickAckUnderTLS(t *testing.T) {
+	srv := fake(t, fakejupyter.Config{TLS: true, Token: "tls-token"}, nil)
+	require.True(t, strings.HasPrefix(srv.URL, "https://"))
+	before := quickAckWrapped.Load()
+	k, _ := fakeKernel(t, srv, func(cc *ClientConfig, _ *KernelConfig) {
+		cc.HTTPClient = srv.Client()
+		cc.Token = "tls-token"
+	})
+	res, err := run(t, k, "1")
+	require.NoError(t, err)
+	assert.Equal(t, "ran: 1", res.Text())
+	if quickAckSupported {
+		assert.Greater(t, quickAckWrapped.Load(), before, "the TCP connection under TLS is wrapped")
+	}
+
+	// Turned off, nothing is wrapped.
+	before = quickAckWrapped.Load()
+	k2, _ := fakeKernel(t, srv, func(cc *ClientConfig, _ *KernelConfig) {
+		cc.HTTPClient = srv.Client()
+		cc.Token = "tls-token"
+		cc.DisableQuickAck = true
+	})
+	_, err = run(t, k2, "2")
+	require.NoError(t, err)
+	assert.Equal(t, before, quickAckWrapped.Load())
+}
+
+func TestFakeCloseEndsRunningExecution(t *testing.T) {
+	srv := fake(t, fakejupyter.Config{}, func(s *fakejupyter.Session, m *fakejupyter.Message) {
+		s.Status(m, "busy") // runs forever
+	})
+	k, _ := fakeKernel(t, srv)
+	id := k.ID()
+	time.AfterFunc(100*time.Millisecond, func() { _ = k.Close(context.Background()) })
+	start := time.Now()
+	res, err := run(t, k, "forever")
+	require.ErrorIs(t, err, executor.ErrClosed)
+	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.Equal(t, executor.StatusCancelled, res.Status)
+	assert.Eventually(t, func() bool { return len(srv.Deleted()) == 1 && srv.Deleted()[0] == id }, 3*time.Second, 10*time.Millisecond)
+}

@@ -70,6 +70,8 @@ type Kernel struct {
 	stateLost bool // the next result says state was lost
 	closed    bool
 	runs      int
+	closing   chan struct{} // closed when Close starts: ends a running execution
+	closeOnce sync.Once
 
 	idMu sync.Mutex
 }
@@ -96,9 +98,9 @@ func NewKernel(ctx context.Context, cfg KernelConfig) (*Kernel, error) {
 	if log == nil {
 		log = cfg.Client.log
 	}
-	k := &Kernel{cfg: cfg, c: cfg.Client, log: log}
+	k := &Kernel{cfg: cfg, c: cfg.Client, log: log, closing: make(chan struct{})}
 	if cfg.KernelID != "" {
-		if _, err := k.c.GetKernel(ctx, cfg.KernelID); err != nil && !errors.Is(err, ErrUnauthorized) {
+		if _, err := k.c.GetKernel(ctx, cfg.KernelID); err != nil {
 			return nil, err
 		}
 		k.setID(cfg.KernelID)
@@ -379,6 +381,12 @@ wait:
 			res, err := k.stop(ex, ctx.Err(), executor.StatusCancelled, "cancelled")
 			res.Duration = time.Since(start)
 			return res, err
+		case <-k.closing:
+			res := col.Result()
+			res.Status = executor.StatusCancelled
+			res.Duration = time.Since(start)
+			res.Message = "the executor was closed while this ran"
+			return res, executor.ErrClosed
 		}
 	}
 	res := col.Result()
@@ -698,6 +706,7 @@ func (k *Kernel) Restart(ctx context.Context) error {
 // Close closes the websocket and shuts the kernel down if it was started
 // here. It is safe to call more than once.
 func (k *Kernel) Close(ctx context.Context) error {
+	k.closeOnce.Do(func() { close(k.closing) })
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {

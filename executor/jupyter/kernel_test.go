@@ -522,3 +522,16 @@ func TestMalformedURL(t *testing.T) {
 	assert.Equal(t, "https://host.example/jupyter/", c.URL())
 	assert.Equal(t, "wss://host.example/jupyter/api/x", c.endpoint(c.wsBase, "api/x"))
 }
+
+func TestSocketDroppedMidCellReconnectsWithoutLoss(t *testing.T) {
+	k := newKernel(t)
+	exec(t, k, "import time")
+	time.AfterFunc(400*time.Millisecond, func() {
+		ws, _ := k.conn.current()
+		_ = ws.UnderlyingConn().Close()
+	})
+	res := exec(t, k, "for i in range(10):\n    print(i, flush=True)\n    time.sleep(0.1)")
+	assert.Equal(t, executor.StatusOK, res.Status)
+	assert.Equal(t, "0\n1\n2\n3\n4\n5\n6\n7\n8\n9", res.Text(), "no output lost or repeated")
+	assert.Equal(t, "ok", exec(t, k, "print('ok')").Text())
+}

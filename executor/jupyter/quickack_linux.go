@@ -4,6 +4,7 @@ package jupyter
 
 import (
 	"net"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -29,6 +30,7 @@ func wrapQuickAck(c net.Conn) net.Conn {
 	}
 	q := &quickAckConn{Conn: c, raw: raw}
 	q.arm()
+	quickAckWrapped.Add(1)
 	return q
 }
 
@@ -49,6 +51,9 @@ func (c *quickAckConn) Write(b []byte) (int, error) {
 	c.arm()
 	return n, err
 }
+
+// quickAckWrapped counts wrapped connections (for tests).
+var quickAckWrapped atomic.Int64
 
 // quickAckSupported reports whether wrapQuickAck does anything here.
 const quickAckSupported = true

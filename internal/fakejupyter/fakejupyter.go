@@ -42,6 +42,9 @@ type Config struct {
 	// RequireHeader, when set ("Name: value"), is required on every request,
 	// websockets included.
 	RequireHeader string
+	// TLS serves https (and wss); use Server.Client for a client trusting
+	// its certificate.
+	TLS bool
 	// Specs are the kernel spec names; nil means ["python3"].
 	Specs []string
 	// Handler handles every message a client sends on a kernel websocket,
@@ -132,10 +135,18 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, kernels: map[string]*Kernel{}}
 	s.up = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	if cfg.TLS {
+		s.ts = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	} else {
+		s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	}
 	s.URL = s.ts.URL + cfg.Prefix
 	return s
 }
+
+// Client returns an HTTP client for the server (trusting its certificate
+// when it serves TLS).
+func (s *Server) Client() *http.Client { return s.ts.Client() }
 
 // Close shuts the server down.
 func (s *Server) Close() {
