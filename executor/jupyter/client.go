@@ -83,6 +83,10 @@ type ClientConfig struct {
 	// PingInterval is how often kernel websockets are pinged to keep them
 	// alive and to notice dead connections; zero means 20s, negative none.
 	PingInterval time.Duration
+	// ReconnectTimeout is how long a dropped kernel websocket is redialed
+	// (same session, so the server replays missed output) before running
+	// executions fail; zero means 15s.
+	ReconnectTimeout time.Duration
 	// RequestTimeout bounds each REST call that the caller's context leaves
 	// unbounded; zero means 30s.
 	RequestTimeout time.Duration
@@ -158,6 +162,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.ReconnectTimeout <= 0 {
+		cfg.ReconnectTimeout = 15 * time.Second
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = 20 * time.Second

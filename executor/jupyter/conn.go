@@ -370,7 +370,7 @@ func (k *conn) broadcast(err error, remember bool) {
 func (k *conn) reconnect(old *websocket.Conn) bool {
 	_ = old.Close()
 	delay := 50 * time.Millisecond
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(k.c.cfg.ReconnectTimeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		select {

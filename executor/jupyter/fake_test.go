@@ -439,3 +439,39 @@ func TestFakeCloseEndsRunningExecution(t *testing.T) {
 	assert.Equal(t, executor.StatusCancelled, res.Status)
 	assert.Eventually(t, func() bool { return len(srv.Deleted()) == 1 && srv.Deleted()[0] == id }, 3*time.Second, 10*time.Millisecond)
 }
+
+func TestFakeSocketUnreachableForAWhile(t *testing.T) {
+	var calls atomic.Int32
+	var srv *fakejupyter.Server
+	srv = fake(t, fakejupyter.Config{}, func(s *fakejupyter.Session, m *fakejupyter.Message) {
+		if calls.Add(1) == 1 {
+			s.Status(m, "busy")
+			srv.RejectWebsockets(http.StatusServiceUnavailable)
+			s.Drop()
+			return
+		}
+		fakejupyter.DefaultHandler(s, m)
+	})
+	k, _ := fakeKernel(t, srv, func(cc *ClientConfig, _ *KernelConfig) { cc.ReconnectTimeout = 300 * time.Millisecond })
+	id := k.ID()
+	start := time.Now()
+	res, err := run(t, k, "x")
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, executor.ErrKernelDied, "the kernel itself is still there")
+	assert.Contains(t, err.Error(), "lost the connection")
+	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.Contains(t, res.Message, "outcome of this execution is unknown")
+
+	// While the websocket stays unreachable, executions fail fast.
+	_, err = run(t, k, "y")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "HTTP 503")
+
+	// Once it is back, the next execution reconnects to the same kernel.
+	srv.RejectWebsockets(0)
+	res, err = run(t, k, "z")
+	require.NoError(t, err)
+	assert.Equal(t, "ran: z", res.Text())
+	assert.Equal(t, id, k.ID())
+	assert.False(t, res.StateLost)
+}

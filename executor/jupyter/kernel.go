@@ -163,7 +163,19 @@ func (k *Kernel) connect(ctx context.Context) error {
 	}
 	k.conn = cn
 	if err := k.waitReady(sctx); err != nil {
-		return err
+		if !errors.Is(err, errKernelRestarted) {
+			return err
+		}
+		// The server restarted the kernel while it started (perhaps on new
+		// ports): connect afresh.
+		k.conn.close()
+		if k.conn, err = k.c.openConn(sctx, k.ID(), k.log); err != nil {
+			k.conn = nil
+			return err
+		}
+		if err := k.waitReady(sctx); err != nil {
+			return err
+		}
 	}
 	k.dead, k.notReady, k.redial = false, false, false
 	return nil
@@ -184,9 +196,6 @@ func (k *Kernel) waitReady(ctx context.Context) error {
 					case <-box.notify:
 						for _, it := range box.take() {
 							if it.err != nil {
-								if errors.Is(it.err, errKernelRestarted) {
-									continue // a restart in progress: keep waiting
-								}
 								return it.err
 							}
 							if it.msg.Header.MsgType == "kernel_info_reply" {
@@ -277,15 +286,19 @@ func (k *Kernel) ensureReady(ctx context.Context) (restarted bool, err error) {
 				k.stateLost = true
 			} else {
 				// The socket is gone but the kernel may not be: reconnect.
-				if cerr := k.connect(ctx); cerr != nil {
-					if errors.Is(cerr, ErrKernelNotFound) {
-						k.dead = true
-						k.stateLost = true
-					} else {
-						return false, cerr
-					}
-				}
+				k.redial = true
 			}
+		}
+	}
+	if !k.dead && (k.conn == nil || k.redial) {
+		err := k.connect(ctx)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrKernelNotFound), errors.Is(err, executor.ErrKernelDied):
+			k.dead = true
+			k.stateLost = true
+		default:
+			return false, err
 		}
 	}
 	if k.dead {
@@ -306,16 +319,13 @@ func (k *Kernel) ensureReady(ctx context.Context) (restarted bool, err error) {
 		}
 		return true, nil
 	}
-	if k.redial {
-		if err := k.connect(ctx); err != nil {
-			return false, err
-		}
-		k.redial = false
-	}
 	if k.notReady {
 		wctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
 		defer cancel()
 		if err := k.waitReady(wctx); err != nil {
+			if errors.Is(err, errKernelRestarted) {
+				k.redial = true
+			}
 			return false, err
 		}
 		k.notReady = false

@@ -88,6 +88,7 @@ type Server struct {
 	deleted  []string
 	requests []string          // "METHOD path" of every request
 	files    map[string][]byte // the contents API's files ("dir/" for directories)
+	rejectWS int               // when set, websocket upgrades get this status
 }
 
 // Kernel is a fake kernel.
@@ -396,7 +397,22 @@ func (k *Kernel) Sessions() []*Session {
 	return ss
 }
 
+// RejectWebsockets makes websocket upgrades fail with the HTTP status code
+// (e.g. 503, as a proxy whose backend is away); 0 accepts them again.
+func (s *Server) RejectWebsockets(code int) {
+	s.mu.Lock()
+	s.rejectWS = code
+	s.mu.Unlock()
+}
+
 func (s *Server) serveChannels(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	reject := s.rejectWS
+	s.mu.Unlock()
+	if reject != 0 {
+		writeJSON(w, reject, map[string]any{"message": "unavailable"})
+		return
+	}
 	k := s.Kernel(id)
 	if k == nil {
 		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Kernel does not exist: " + id})
