@@ -65,8 +65,7 @@ type Kernel struct {
 	owned     bool
 	conn      *conn
 	dead      bool // the kernel is gone; a fresh one is needed
-	notReady  bool // the kernel restarted; wait until it answers
-	redial    bool // the server restarted the kernel (maybe on new ports): reopen the websocket
+	redial    bool // the kernel restarted or the socket broke: reconnect before running
 	stateLost bool // the next result says state was lost
 	closed    bool
 	runs      int
@@ -148,8 +147,10 @@ func (k *Kernel) start(ctx context.Context) error {
 	return nil
 }
 
-// connect opens the websocket and waits until the kernel answers a
-// kernel_info_request.
+// connect opens a fresh websocket and waits until the kernel answers a
+// kernel_info_request. A websocket that gets no answer is replaced: after the
+// server restarts a kernel it may listen on new ports that an older websocket
+// does not reach.
 func (k *Kernel) connect(ctx context.Context) error {
 	if k.conn != nil {
 		k.conn.close()
@@ -157,40 +158,50 @@ func (k *Kernel) connect(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
 	defer cancel()
-	cn, err := k.c.openConn(sctx, k.ID(), k.log)
-	if err != nil {
-		return err
-	}
-	k.conn = cn
-	if err := k.waitReady(sctx); err != nil {
-		if !errors.Is(err, errKernelRestarted) {
+	budget := 2 * time.Second
+	for {
+		cn, err := k.c.openConn(sctx, k.ID(), k.log)
+		if err != nil {
+			if sctx.Err() != nil && ctx.Err() == nil {
+				return fmt.Errorf("kernel %s did not answer within the start timeout (%s)", k.ID(), k.cfg.StartTimeout)
+			}
 			return err
 		}
-		// The server restarted the kernel while it started (perhaps on new
-		// ports): connect afresh.
+		k.conn = cn
+		err = k.waitReady(sctx, budget)
+		if err == nil {
+			k.dead, k.redial = false, false
+			return nil
+		}
 		k.conn.close()
-		if k.conn, err = k.c.openConn(sctx, k.ID(), k.log); err != nil {
-			k.conn = nil
+		k.conn = nil
+		if !errors.Is(err, errStale) && !errors.Is(err, errKernelRestarted) {
 			return err
 		}
-		if err := k.waitReady(sctx); err != nil {
-			return err
-		}
+		k.log.Debug("no kernel_info_reply yet; reconnecting", "kernel", k.ID(), "reason", err)
+		budget = min(budget*2, 10*time.Second)
 	}
-	k.dead, k.notReady, k.redial = false, false, false
-	return nil
 }
 
-// waitReady sends kernel_info_request until the kernel replies.
-func (k *Kernel) waitReady(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
+// errStale: the kernel did not answer on this websocket within the budget.
+var errStale = errors.New("no answer from the kernel")
+
+// waitReady sends kernel_info_request (again every second) until the kernel
+// replies on shell and its status arrives on iopub, at most budget.
+func (k *Kernel) waitReady(ctx context.Context, budget time.Duration) error {
+	deadline := time.NewTimer(budget)
+	defer deadline.Stop()
+	for {
 		m := newMessage(k.conn.session, "shell", "kernel_info_request", map[string]any{})
 		box := k.conn.register(m.Header.MsgID)
 		err := k.conn.send(ctx, m)
 		if err == nil {
 			err = func() error {
-				t := time.NewTimer(time.Duration(attempt+1) * time.Second)
+				t := time.NewTimer(time.Second)
 				defer t.Stop()
+				// Ready means the reply on shell and a status on iopub:
+				// until iopub is subscribed, output would be lost.
+				var reply, iopub bool
 				for {
 					select {
 					case <-box.notify:
@@ -198,12 +209,20 @@ func (k *Kernel) waitReady(ctx context.Context) error {
 							if it.err != nil {
 								return it.err
 							}
-							if it.msg.Header.MsgType == "kernel_info_reply" {
-								return nil
+							switch {
+							case it.msg.Header.MsgType == "kernel_info_reply":
+								reply = true
+							case it.msg.Channel == "iopub":
+								iopub = true
 							}
+						}
+						if reply && iopub {
+							return nil
 						}
 					case <-t.C:
 						return errRetry
+					case <-deadline.C:
+						return errStale
 					case <-ctx.Done():
 						return ctx.Err()
 					}
@@ -319,17 +338,6 @@ func (k *Kernel) ensureReady(ctx context.Context) (restarted bool, err error) {
 		}
 		return true, nil
 	}
-	if k.notReady {
-		wctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
-		defer cancel()
-		if err := k.waitReady(wctx); err != nil {
-			if errors.Is(err, errKernelRestarted) {
-				k.redial = true
-			}
-			return false, err
-		}
-		k.notReady = false
-	}
 	return false, nil
 }
 
@@ -337,7 +345,6 @@ func (k *Kernel) ensureReady(ctx context.Context) (restarted bool, err error) {
 func (k *Kernel) noteEvent(ev error) {
 	switch {
 	case errors.Is(ev, errKernelRestarted):
-		k.notReady = true
 		k.redial = true
 		k.stateLost = true
 	case errors.Is(ev, errKernelDead):
@@ -550,7 +557,7 @@ func (k *Kernel) stop(ex *execution, cause error, status executor.Status, what s
 		return res, cause
 	}
 	res.Restarted = true
-	k.notReady = true
+	k.redial = true
 	res.Message = what + "; the kernel did not stop when interrupted and was restarted, state lost"
 	return res, cause
 }
@@ -563,7 +570,6 @@ func (k *Kernel) faulted(res *executor.Result, fault error) (*executor.Result, e
 	switch {
 	case errors.Is(fault, errKernelRestarted):
 		// The server restarted the same kernel: it is usable once ready.
-		k.notReady = true
 		k.redial = true
 		res.Restarted = true
 		res.Message = "the kernel died (its process exited or was killed) and was restarted; all variables and imports are lost"
@@ -695,7 +701,7 @@ func (k *Kernel) Restart(ctx context.Context) error {
 		cancel()
 		switch {
 		case err == nil:
-			k.notReady = true
+			k.redial = true
 			k.stateLost = false
 			if k.conn != nil {
 				k.conn.takeEvent()
