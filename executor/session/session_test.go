@@ -273,3 +273,31 @@ func TestServerKilledMidRun(t *testing.T) {
 	assert.NotContains(t, err.Error(), s.Server().Token())
 	_ = res
 }
+
+func TestSandboxProcessLimitAndInterrupt(t *testing.T) {
+	requireBwrap(t)
+	s := open(t, session.Config{WorkDir: t.TempDir(), Sandbox: local.SandboxConfig{Processes: 40}})
+	res := run(t, s, `import subprocess
+procs, err = [], None
+try:
+    for i in range(200):
+        procs.append(subprocess.Popen(['sleep', '30']))
+except OSError as e:
+    err = type(e).__name__
+for p in procs:
+    p.kill(); p.wait()
+print(len(procs) < 200, err)`)
+	require.True(t, res.OK(), res.Text())
+	assert.Equal(t, "True BlockingIOError\n", stdout(res))
+
+	// A timeout interrupts the sandboxed kernel and keeps its state.
+	run(t, s, "kept = 'yes'")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := s.Execute(ctx, executor.Request{Code: "import time\ntime.sleep(60)", Timeout: time.Second})
+	require.ErrorIs(t, err, executor.ErrTimeout)
+	assert.True(t, res.Interrupted)
+	assert.False(t, res.StateLost, res.Message)
+	res = run(t, s, "print(kept)")
+	assert.Equal(t, "yes\n", stdout(res))
+}
