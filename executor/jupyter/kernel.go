@@ -257,7 +257,9 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 		}, fmt.Errorf("%w: %q (supported: python, shell)", executor.ErrUnsupportedLanguage, req.Language)
 	}
 	code := req.Code
-	if lang == executor.Shell {
+	if lang == executor.Shell && !strings.HasPrefix(strings.TrimLeft(code, " \t\r\n"), "%%") {
+		// A cell magic runs the script in a subprocess of the kernel, so it
+		// shares the kernel's working directory and environment.
 		code = "%%bash\n" + code
 	}
 	timeout := req.Timeout

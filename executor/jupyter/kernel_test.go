@@ -222,6 +222,10 @@ func TestShellSharesWorkingDirectoryAndFails(t *testing.T) {
 	assert.True(t, strings.HasSuffix(strings.TrimSpace(res.Text()), "/shelltest"), res.Text())
 	assert.Equal(t, "hi", exec(t, k, "print(open('from_shell.txt').read().strip())").Text())
 
+	res, err = k.Execute(ctx, executor.Request{Code: "%%bash\necho $((1 + 2))", Language: "shell"})
+	require.NoError(t, err)
+	assert.Equal(t, "3", res.Text(), "an explicit cell magic is not doubled")
+
 	res, err = k.Execute(ctx, executor.Request{Code: "ls /no/such/dir", Language: "sh"})
 	require.NoError(t, err)
 	assert.Equal(t, executor.StatusError, res.Status)
