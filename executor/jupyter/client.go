@@ -120,7 +120,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	case "wss":
 		u.Scheme = "https"
 	default:
-		return nil, fmt.Errorf("jupyter: malformed server URL %q: scheme must be http or https", redactURL(raw))
+		return nil, fmt.Errorf("jupyter: malformed server URL %q: scheme must be http or https, e.g. http://host:8888/", redactURL(raw))
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return nil, fmt.Errorf("jupyter: malformed server URL %q: no host", redactURL(raw))

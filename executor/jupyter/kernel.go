@@ -282,7 +282,9 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 	lost := k.stateLost || restarted
 	k.stateLost = false
 	res, err := k.run(ctx, code, timeout, lang, req.OnOutput)
-	if res != nil && lost {
+	if res == nil {
+		k.stateLost = k.stateLost || lost // nothing ran: tell the next result
+	} else if lost {
 		res.StateLost = true
 		if restarted {
 			res.Restarted = true

@@ -540,3 +540,14 @@ func TestSocketDroppedMidCellReconnectsWithoutLoss(t *testing.T) {
 	assert.Equal(t, "0\n1\n2\n3\n4\n5\n6\n7\n8\n9", res.Text(), "no output lost or repeated")
 	assert.Equal(t, "ok", exec(t, k, "print('ok')").Text())
 }
+
+func TestUnknownHostIsUnreachable(t *testing.T) {
+	c, err := NewClient(ClientConfig{URL: "https://no-such-host.invalid/jupyter/?token=abc123secret"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.KernelSpecs(ctx)
+	require.ErrorIs(t, err, ErrServerUnreachable)
+	assert.Contains(t, err.Error(), "https://no-such-host.invalid/jupyter/")
+	assert.NotContains(t, err.Error(), "abc123secret")
+}
