@@ -3,6 +3,7 @@ package jupyter
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -474,4 +475,27 @@ func TestFakeSocketUnreachableForAWhile(t *testing.T) {
 	assert.Equal(t, "ran: z", res.Text())
 	assert.Equal(t, id, k.ID())
 	assert.False(t, res.StateLost)
+}
+
+func TestFakeNoGoroutinesLeftAfterClose(t *testing.T) {
+	srv := fake(t, fakejupyter.Config{}, nil)
+	c, err := NewClient(ClientConfig{URL: srv.URL, PingInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	ctx := context.Background()
+	before := runtime.NumGoroutine()
+	for i := 0; i < 5; i++ {
+		k, err := NewKernel(ctx, KernelConfig{Client: c})
+		require.NoError(t, err)
+		_, err = run(t, k, "x")
+		require.NoError(t, err)
+		for range k.Stream(ctx, executor.Request{Code: "y"}) {
+		}
+		for range k.Stream(ctx, executor.Request{Code: "z"}) {
+			break
+		}
+		require.NoError(t, k.Close(ctx))
+	}
+	c.hc.CloseIdleConnections()
+	assert.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+2 }, 3*time.Second, 20*time.Millisecond,
+		"goroutines: before %d, now %d", before, runtime.NumGoroutine())
 }
