@@ -1,17 +1,300 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/executor/local"
+	"github.com/agentteam/agentteam/executor/notebook"
+	"github.com/agentteam/agentteam/executor/session"
 )
 
+// execOptions are the flags of `agentteam exec`.
+type execOptions struct {
+	URL          string
+	Token        string
+	Kernel       string
+	Timeout      time.Duration
+	StartTimeout time.Duration
+	AllowErrors  bool
+	Out          string
+	OutputDir    string
+	JSON         bool
+	Verbose      bool
+	Code         string
+	CodeSet      bool
+	NoSandbox    bool
+	AllowNetwork bool
+	WorkDir      string
+	NoQuickAck   bool
+	Input        string // file path or "-"
+}
+
 func newExecCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("exec: not built yet")
+	var o execOptions
+	cmd := &cobra.Command{
+		Use:   "exec [flags] (-c CODE | FILE.py | FILE.ipynb | -)",
+		Short: "Run Python code, a script or a notebook in a Jupyter kernel",
+		Long: `Run code in a stateful Jupyter kernel and print its outputs as they arrive.
+
+A .py file runs as one cell, or cell by cell when it has "# %%" markers; a
+notebook runs every code cell in order in one kernel and is written back with
+its outputs (to --out, else in place). Without --jupyter-url (or
+AGENTTEAM_JUPYTER_URL) an embedded, sandboxed jupyter-server is started in
+--workdir and shut down on exit.
+
+Exit status: 0 when every cell ran, 1 when a cell raised, 124 when a cell
+timed out, 2 for bad usage, 130/143 when interrupted by SIGINT/SIGTERM.
+With --allow-errors every cell runs and the exit status is 0 unless a cell
+timed out.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.CodeSet = cmd.Flags().Changed("code")
+			if len(args) == 1 {
+				o.Input = args[0]
+			}
+			if o.URL == "" {
+				o.URL = os.Getenv(session.EnvURL)
+			}
+			if o.Token == "" {
+				o.Token = os.Getenv(session.EnvToken)
+			}
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			return runExec(ctx, &o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Code, "code", "c", "", "code to run")
+	f.StringVar(&o.URL, "jupyter-url", "", "Jupyter Server or Kernel Gateway URL (env AGENTTEAM_JUPYTER_URL); empty starts an embedded server")
+	f.StringVar(&o.Token, "token", "", "Jupyter token (env AGENTTEAM_JUPYTER_TOKEN)")
+	f.StringVar(&o.Kernel, "kernel", "python3", "kernel spec name")
+	f.DurationVar(&o.Timeout, "timeout", 60*time.Second, "per-cell timeout (the kernel is interrupted, then restarted)")
+	f.DurationVar(&o.StartTimeout, "start-timeout", 60*time.Second, "how long to wait for the server and kernel to start")
+	f.BoolVar(&o.AllowErrors, "allow-errors", false, "keep running cells after one raises")
+	f.StringVar(&o.Out, "out", "", "where to write the executed notebook (default: in place)")
+	f.StringVar(&o.OutputDir, "output-dir", "", "save images and html from outputs into this directory")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object per line")
+	f.BoolVar(&o.Verbose, "verbose", false, "log HTTP and websocket detail to stderr (never secrets)")
+	f.BoolVar(&o.NoSandbox, "no-sandbox", false, "run the embedded server's kernels unsandboxed")
+	f.BoolVar(&o.AllowNetwork, "allow-network", false, "let sandboxed kernels use the network")
+	f.StringVar(&o.WorkDir, "workdir", "", "the embedded server's working directory (default: current directory)")
+	f.BoolVar(&o.NoQuickAck, "no-quickack", false, "turn off the websocket latency fix (for comparison)")
+	_ = f.MarkHidden("no-quickack")
+	return cmd
+}
+
+// execCell is one unit of work: a notebook cell or a chunk of a script.
+type execCell struct {
+	source string
+	cell   *notebook.Cell // nil for scripts
+}
+
+var cellMarker = regexp.MustCompile(`(?m)^# ?%%.*$`)
+
+// splitScript splits a script at "# %%" markers.
+func splitScript(src string) []string {
+	locs := cellMarker.FindAllStringIndex(src, -1)
+	if len(locs) == 0 {
+		return []string{src}
+	}
+	var cells []string
+	prev := 0
+	for _, l := range locs {
+		if c := strings.TrimSpace(src[prev:l[0]]); c != "" {
+			cells = append(cells, strings.TrimRight(src[prev:l[0]], "\n "))
+		}
+		prev = l[1]
+	}
+	if c := strings.TrimSpace(src[prev:]); c != "" {
+		cells = append(cells, strings.Trim(src[prev:], "\n"))
+	}
+	return cells
+}
+
+func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+	if o.CodeSet == (o.Input != "") {
+		return usageErrorf("give exactly one of -c CODE, a FILE (.py or .ipynb) or - for standard input")
+	}
+	var cells []execCell
+	var nb *notebook.Notebook
+	var nbPath string
+	switch {
+	case o.CodeSet:
+		cells = []execCell{{source: o.Code}}
+	case o.Input == "-":
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return fmt.Errorf("read standard input: %w", err)
+		}
+		for _, c := range splitScript(string(b)) {
+			cells = append(cells, execCell{source: c})
+		}
+	case strings.HasSuffix(o.Input, ".ipynb"):
+		var err error
+		nb, err = notebook.ReadFile(o.Input)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		nbPath = o.Input
+		if o.Out != "" {
+			nbPath = o.Out
+		}
+		for _, c := range nb.CodeCells() {
+			cells = append(cells, execCell{source: c.Source, cell: c})
+		}
+	default:
+		b, err := os.ReadFile(o.Input)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		for _, c := range splitScript(string(b)) {
+			cells = append(cells, execCell{source: c})
+		}
+	}
+	if o.Timeout < 0 || o.StartTimeout < 0 {
+		return usageErrorf("timeouts must not be negative")
+	}
+
+	logger := newLogger(stderr, o.Verbose, o.Token)
+	outDir := o.OutputDir
+	if outDir != "" {
+		if abs, err := filepath.Abs(outDir); err == nil {
+			outDir = abs
+		}
+	}
+	sess, err := session.Open(ctx, session.Config{
+		URL:             o.URL,
+		Token:           o.Token,
+		KernelName:      o.Kernel,
+		WorkDir:         o.WorkDir,
+		Timeout:         o.Timeout,
+		StartTimeout:    o.StartTimeout,
+		OutputDir:       outDir,
+		Sandbox:         local.SandboxConfig{Disabled: o.NoSandbox, Network: o.AllowNetwork},
+		DisableQuickAck: o.NoQuickAck,
+		Logger:          logger,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx)
+		}
+		return redactErr(err, o.Token)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = sess.Close(cctx)
+	}()
+
+	enc := json.NewEncoder(stdout)
+	var firstFailure error
+	timedOut := false
+	for i, c := range cells {
+		if strings.TrimSpace(c.source) == "" {
+			continue
+		}
+		idx := i
+		req := executor.Request{Code: c.source, Timeout: o.Timeout}
+		req.OnOutput = func(out executor.Output) {
+			if o.JSON {
+				_ = enc.Encode(map[string]any{"event": "output", "cell": idx, "output": out})
+				return
+			}
+			printOutput(stdout, stderr, out)
+		}
+		res, err := sess.Execute(ctx, req)
+		if c.cell != nil {
+			c.cell.SetResult(res)
+		}
+		if o.JSON && res != nil {
+			_ = enc.Encode(map[string]any{"event": "result", "cell": idx, "status": res.Status,
+				"execution_count": res.ExecutionCount, "duration_ms": res.Duration.Milliseconds(),
+				"files": res.Files, "message": res.Message})
+		}
+		if ctx.Err() != nil {
+			if nb != nil {
+				_ = notebook.WriteFile(nbPath, nb)
+			}
+			return interrupted(ctx)
+		}
+		var cellErr error
+		switch {
+		case errors.Is(err, executor.ErrTimeout):
+			timedOut = true
+			cellErr = &exitError{code: 124, err: fmt.Errorf("cell %d: %s", idx+1, res.Message)}
+		case err != nil:
+			cellErr = fmt.Errorf("cell %d: %w", idx+1, redactErr(err, o.Token))
+		case res.Status == executor.StatusError && res.Error != nil:
+			cellErr = fmt.Errorf("cell %d raised %s: %s", idx+1, res.Error.EName, res.Error.EValue)
+		case res.Status != executor.StatusOK:
+			cellErr = fmt.Errorf("cell %d: %s", idx+1, res.Status)
+		}
+		if cellErr == nil {
+			continue
+		}
+		if firstFailure == nil {
+			firstFailure = cellErr
+		}
+		if !o.AllowErrors {
+			break
+		}
+		if !o.JSON {
+			fmt.Fprintf(stderr, "agentteam: %v (continuing: --allow-errors)\n", cellErr)
+		}
+	}
+	if nb != nil {
+		if err := notebook.WriteFile(nbPath, nb); err != nil {
+			return fmt.Errorf("write notebook: %w", err)
+		}
+		if !o.JSON {
+			logger.Info("wrote executed notebook", "path", nbPath)
+		}
+	}
+	if firstFailure != nil && (!o.AllowErrors || timedOut) {
+		return firstFailure
+	}
+	return nil
+}
+
+// printOutput prints one output for a person: text to stdout, errors and
+// stderr to stderr, rich outputs as their text or the file they were saved
+// to.
+func printOutput(stdout, stderr io.Writer, out executor.Output) {
+	switch out.Type {
+	case executor.OutputStream:
+		if out.Name == "stderr" {
+			io.WriteString(stderr, out.Text)
+		} else {
+			io.WriteString(stdout, out.Text)
+		}
+	case executor.OutputError:
+		if len(out.Traceback) > 0 {
+			io.WriteString(stderr, strings.Join(out.Traceback, "\n")+"\n")
+		} else {
+			fmt.Fprintf(stderr, "%s: %s\n", out.EName, out.EValue)
+		}
+	case executor.OutputExecuteResult, executor.OutputDisplayData:
+		for _, f := range out.Files {
+			fmt.Fprintf(stdout, "[saved %s]\n", f)
+		}
+		if t, ok := out.Data["text/plain"].(string); ok && t != "" {
+			io.WriteString(stdout, strings.TrimRight(t, "\n")+"\n")
+		} else if len(out.Files) == 0 {
+			for mime := range out.Data {
+				fmt.Fprintf(stdout, "[%s output]\n", mime)
+			}
+		}
 	}
 }
