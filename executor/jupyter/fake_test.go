@@ -499,3 +499,23 @@ func TestFakeNoGoroutinesLeftAfterClose(t *testing.T) {
 	assert.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+2 }, 3*time.Second, 20*time.Millisecond,
 		"goroutines: before %d, now %d", before, runtime.NumGoroutine())
 }
+
+func TestFakeAbortedRightAfterAnErrorIsSentAgain(t *testing.T) {
+	var calls atomic.Int32
+	srv := fake(t, fakejupyter.Config{}, func(s *fakejupyter.Session, m *fakejupyter.Message) {
+		s.Status(m, "busy")
+		if calls.Add(1) == 1 {
+			s.Reply(m, "shell", "execute_reply", map[string]any{"status": "aborted"})
+		} else {
+			s.Stream(m, "stdout", "ran\n")
+			s.Reply(m, "shell", "execute_reply", map[string]any{"status": "ok", "execution_count": 1})
+		}
+		s.Status(m, "idle")
+	})
+	k, _ := fakeKernel(t, srv)
+	res, err := run(t, k, "x")
+	require.NoError(t, err)
+	assert.Equal(t, executor.StatusOK, res.Status)
+	assert.Equal(t, "ran\n", res.Outputs[0].Text)
+	assert.EqualValues(t, 2, calls.Load())
+}

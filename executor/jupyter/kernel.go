@@ -247,6 +247,13 @@ func (k *Kernel) waitReady(ctx context.Context, budget time.Duration) error {
 
 var errRetry = errors.New("retry")
 
+// aborted reports a result of an execution the kernel refused to run
+// because an earlier one had failed.
+func aborted(r *executor.Result) bool {
+	return r != nil && r.Status == executor.StatusError && r.Error != nil &&
+		r.Error.EName == "ExecutionAborted" && len(r.Outputs) <= 1
+}
+
 // Execute runs one code block and returns its result; see executor.Executor.
 func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
 	lang, ok := executor.NormalizeLanguage(strings.TrimSpace(req.Language))
@@ -282,6 +289,17 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 	lost := k.stateLost || restarted
 	k.stateLost = false
 	res, err := k.run(ctx, code, timeout, lang, req.OnOutput)
+	// With stop_on_error, a kernel aborts requests that reach it right
+	// after a failed one, before it has stopped aborting. Such a request
+	// never ran: send it again.
+	for attempt := 1; attempt <= 3 && err == nil && aborted(res); attempt++ {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+		res, err = k.run(ctx, code, timeout, lang, req.OnOutput)
+	}
 	if res == nil {
 		k.stateLost = k.stateLost || lost // nothing ran: tell the next result
 	} else if lost {
