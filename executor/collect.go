@@ -317,7 +317,10 @@ func TruncateText(s string, max int) (string, bool) {
 	return t.String(), true
 }
 
-var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[@-Z\\-_]`)
+// ansiRE matches ANSI escape sequences: CSI and OSC sequences, two-byte
+// escapes, and what is left of a sequence cut short (at the end of a chunk)
+// or a lone ESC.
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[@-Z\\-_]|\x1b\[[0-9;?]*[ -/]*$|\x1b\][^\x07\x1b]*$|\x1b`)
 
 // StripANSI removes ANSI escape sequences (colours, cursor movement) from s.
 func StripANSI(s string) string {
