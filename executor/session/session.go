@@ -59,6 +59,10 @@ type Config struct {
 	JupyterBinary string
 	// DisableQuickAck turns off the websocket latency fix (for comparison).
 	DisableQuickAck bool
+	// FilesThroughKernel moves files of a remote server through the kernel
+	// even when the server has a contents API (as it must for a Kernel
+	// Gateway, which has none; useful where the contents API is disabled).
+	FilesThroughKernel bool
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -241,6 +245,9 @@ func (s *Session) Upload(ctx context.Context, relPath string, data []byte) error
 		}
 		return os.WriteFile(dst, data, 0o644)
 	}
+	if s.cfg.FilesThroughKernel {
+		return s.uploadThroughKernel(ctx, rel, data)
+	}
 	err = s.client.UploadFile(ctx, rel, data)
 	if errors.Is(err, jupyter.ErrNoContentsAPI) {
 		return s.uploadThroughKernel(ctx, rel, data)
@@ -277,19 +284,40 @@ func (s *Session) Download(ctx context.Context, relPath string) ([]byte, error) 
 	if s.server != nil {
 		return os.ReadFile(filepath.Join(s.server.WorkDir(), filepath.FromSlash(rel)))
 	}
-	data, err := s.client.DownloadFile(ctx, rel)
-	if !errors.Is(err, jupyter.ErrNoContentsAPI) {
-		return data, err
+	if !s.cfg.FilesThroughKernel {
+		data, err := s.client.DownloadFile(ctx, rel)
+		if !errors.Is(err, jupyter.ErrNoContentsAPI) {
+			return data, err
+		}
 	}
-	var out struct {
-		Data string `json:"data"`
+	// Outputs are capped per execution, so read in chunks well under the
+	// cap.
+	var data []byte
+	for off := 0; ; {
+		var out struct {
+			Data string `json:"data"`
+			EOF  bool   `json:"eof"`
+		}
+		code := fmt.Sprintf("def __agentteam_get():\n    import base64, json\n    with open(%s, 'rb') as f:\n        f.seek(%d)\n        b = f.read(%d)\n    print(json.dumps({'data': base64.b64encode(b).decode(), 'eof': len(b) < %d}))\n__agentteam_get(); del __agentteam_get\n",
+			pyString(rel), off, downloadChunk, downloadChunk)
+		if err := s.internal(ctx, code, &out); err != nil {
+			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
+		}
+		chunk, err := base64.StdEncoding.DecodeString(out.Data)
+		if err != nil {
+			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
+		}
+		data = append(data, chunk...)
+		off += len(chunk)
+		if out.EOF {
+			return data, nil
+		}
 	}
-	code := fmt.Sprintf("def __agentteam_get():\n    import base64, json\n    with open(%s, 'rb') as f:\n        print(json.dumps({'data': base64.b64encode(f.read()).decode()}))\n__agentteam_get(); del __agentteam_get\n", pyString(rel))
-	if err := s.internal(ctx, code, &out); err != nil {
-		return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
-	}
-	return base64.StdEncoding.DecodeString(out.Data)
 }
+
+// downloadChunk is the most read per execution when files move through the
+// kernel: its base64 stays under the smallest sensible output cap.
+const downloadChunk = 12 << 10
 
 // ListFiles lists every file under the kernel's working directory,
 // recursively, skipping hidden files and directories (names starting with
@@ -320,6 +348,9 @@ func (s *Session) ListFiles(ctx context.Context) ([]FileInfo, error) {
 			return nil
 		})
 		return files, err
+	}
+	if s.cfg.FilesThroughKernel {
+		return s.listThroughKernel(ctx)
 	}
 	files, err := s.listContents(ctx, "")
 	if errors.Is(err, jupyter.ErrNoContentsAPI) {

@@ -207,7 +207,20 @@ func TestForkedProcessDoesNotOutliveClose(t *testing.T) {
 
 func TestRemoteSessionFiles(t *testing.T) {
 	srv := jupytertest.Start(t)
-	s := open(t, session.Config{URL: srv.URL, Token: srv.Token})
+	for _, through := range []bool{false, true} {
+		t.Run(fmt.Sprintf("through-kernel=%v", through), func(t *testing.T) {
+			testRemoteFiles(t, srv, through)
+		})
+	}
+}
+
+func testRemoteFiles(t *testing.T, srv *jupytertest.Server, throughKernel bool) {
+	s := open(t, session.Config{URL: srv.URL, Token: srv.Token, FilesThroughKernel: throughKernel})
+	// Start from an empty server root.
+	entries, _ := os.ReadDir(srv.RootDir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(srv.RootDir, e.Name()))
+	}
 	require.True(t, s.Remote())
 	ctx := context.Background()
 	require.NoError(t, s.Upload(ctx, "in/data.csv", []byte("a,b\n1,2\n")))
@@ -224,6 +237,15 @@ func TestRemoteSessionFiles(t *testing.T) {
 	b, err := s.Download(ctx, "out.txt")
 	require.NoError(t, err)
 	assert.Equal(t, "done", string(b))
+	// Binary data survives both ways.
+	bin := make([]byte, 300000)
+	for i := range bin {
+		bin[i] = byte(i * 7)
+	}
+	require.NoError(t, s.Upload(ctx, "bin/data.bin", bin))
+	got, err := s.Download(ctx, "bin/data.bin")
+	require.NoError(t, err)
+	assert.Equal(t, bin, got)
 	_, err = s.Download(ctx, "../etc/passwd")
 	assert.Error(t, err)
 }
