@@ -1,0 +1,417 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// Settings is the effective configuration of a run. Every field has a
+// default (see defaultSettings and config.yaml).
+type Settings struct {
+	Model   ModelSettings   `mapstructure:"model" yaml:"model"`
+	Jupyter JupyterSettings `mapstructure:"jupyter" yaml:"jupyter"`
+	Sandbox SandboxSettings `mapstructure:"sandbox" yaml:"sandbox"`
+	Team    TeamSettings    `mapstructure:"team" yaml:"team"`
+	Prompts PromptSettings  `mapstructure:"prompts" yaml:"prompts"`
+	Output  OutputSettings  `mapstructure:"output" yaml:"output"`
+}
+
+// ModelSettings: the OpenAI-compatible endpoint.
+type ModelSettings struct {
+	Name              string        `mapstructure:"name" yaml:"name"`
+	BaseURL           string        `mapstructure:"base_url" yaml:"base_url"`
+	APIKeyEnv         string        `mapstructure:"api_key_env" yaml:"api_key_env"`
+	Temperature       float64       `mapstructure:"temperature" yaml:"temperature"`
+	MaxTokens         int           `mapstructure:"max_tokens" yaml:"max_tokens"`
+	RequestTimeout    time.Duration `mapstructure:"request_timeout" yaml:"request_timeout"`
+	StreamIdleTimeout time.Duration `mapstructure:"stream_idle_timeout" yaml:"stream_idle_timeout"`
+	MaxRetries        int           `mapstructure:"max_retries" yaml:"max_retries"`
+}
+
+// JupyterSettings: where kernels run.
+type JupyterSettings struct {
+	URL          string        `mapstructure:"url" yaml:"url"`
+	Token        string        `mapstructure:"token" yaml:"token"`
+	Kernel       string        `mapstructure:"kernel" yaml:"kernel"`
+	Timeout      time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	StartTimeout time.Duration `mapstructure:"start_timeout" yaml:"start_timeout"`
+	Binary       string        `mapstructure:"binary" yaml:"binary"`
+}
+
+// SandboxSettings: confinement of the embedded server's kernels.
+type SandboxSettings struct {
+	Enabled   bool   `mapstructure:"enabled" yaml:"enabled"`
+	Network   bool   `mapstructure:"network" yaml:"network"`
+	Memory    string `mapstructure:"memory" yaml:"memory"`
+	Processes int    `mapstructure:"processes" yaml:"processes"`
+}
+
+// TeamSettings: the plan → code → run loop.
+type TeamSettings struct {
+	MaxTurns   int           `mapstructure:"max_turns" yaml:"max_turns"`
+	Timeout    time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	LoopLimit  int           `mapstructure:"loop_limit" yaml:"loop_limit"`
+	MaxHistory int           `mapstructure:"max_history" yaml:"max_history"`
+}
+
+// PromptSettings: where prompt overrides live.
+type PromptSettings struct {
+	Dir string `mapstructure:"dir" yaml:"dir"`
+}
+
+// OutputSettings: where a run's outputs go.
+type OutputSettings struct {
+	Dir            string `mapstructure:"dir" yaml:"dir"`
+	MaxOutputBytes int    `mapstructure:"max_output_bytes" yaml:"max_output_bytes"`
+}
+
+func defaultSettings() map[string]any {
+	return map[string]any{
+		"model.name":                "",
+		"model.base_url":            "",
+		"model.api_key_env":         "",
+		"model.temperature":         0.0,
+		"model.max_tokens":          0,
+		"model.request_timeout":     "5m",
+		"model.stream_idle_timeout": "60s",
+		"model.max_retries":         3,
+		"jupyter.url":               "",
+		"jupyter.token":             "",
+		"jupyter.kernel":            "python3",
+		"jupyter.timeout":           "120s",
+		"jupyter.start_timeout":     "60s",
+		"jupyter.binary":            "",
+		"sandbox.enabled":           true,
+		"sandbox.network":           false,
+		"sandbox.memory":            "4GiB",
+		"sandbox.processes":         512,
+		"team.max_turns":            30,
+		"team.timeout":              "30m",
+		"team.loop_limit":           3,
+		"team.max_history":          0,
+		"prompts.dir":               "",
+		"output.dir":                "",
+		"output.max_output_bytes":   65536,
+	}
+}
+
+// secretKeys are redacted by `agentteam config`.
+var secretKeys = map[string]bool{"jupyter.token": true}
+
+// configError is bad configuration: exit status 2.
+func configError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf("config: "+format, args...)}
+}
+
+// loadSettings reads the configuration: defaults, then the config file
+// (--config, else ./agentteam.yaml, else the user config dir), then
+// AGENTTEAM_* environment variables (AGENTTEAM_MODEL_NAME for model.name),
+// then the flags bound in flagKeys (config key → flag name) that were set.
+func loadSettings(configFile string, flags *pflag.FlagSet, flagKeys map[string]string) (*Settings, *viper.Viper, error) {
+	v := viper.New()
+	for k, val := range defaultSettings() {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix("AGENTTEAM")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	file := configFile
+	if file == "" {
+		if _, err := os.Stat("agentteam.yaml"); err == nil {
+			file = "agentteam.yaml"
+		} else if dir, err := os.UserConfigDir(); err == nil {
+			p := filepath.Join(dir, "agentteam", "config.yaml")
+			if _, err := os.Stat(p); err == nil {
+				file = p
+			}
+		}
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, nil, configError("%v", err)
+		}
+		if err := checkKeys(b, file); err != nil {
+			return nil, nil, err
+		}
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, nil, configError("%s: %v", file, err)
+		}
+	}
+	if flags != nil {
+		for key, name := range flagKeys {
+			if f := flags.Lookup(name); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+	var s Settings
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           &s,
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	all := map[string]any{}
+	for _, k := range v.AllKeys() {
+		setNested(all, k, v.Get(k))
+	}
+	if err := dec.Decode(all); err != nil {
+		return nil, nil, configError("%s", oneLine(err))
+	}
+	if err := validate(&s); err != nil {
+		return nil, nil, err
+	}
+	return &s, v, nil
+}
+
+func setNested(m map[string]any, key string, val any) {
+	parts := strings.Split(key, ".")
+	for _, p := range parts[:len(parts)-1] {
+		sub, ok := m[p].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			m[p] = sub
+		}
+		m = sub
+	}
+	m[parts[len(parts)-1]] = val
+}
+
+func oneLine(err error) string {
+	s := strings.ReplaceAll(err.Error(), "\n", " ")
+	s = strings.Join(strings.Fields(s), " ")
+	return strings.TrimPrefix(s, "decoding failed due to the following error(s): ")
+}
+
+// checkKeys rejects keys the configuration does not know, naming them.
+func checkKeys(b []byte, file string) error {
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return configError("%s is not valid YAML: %s", file, oneLine(err))
+	}
+	known := defaultSettings()
+	var unknown []string
+	for section, val := range doc {
+		sub, ok := val.(map[string]any)
+		if !ok {
+			if _, isSection := sectionOf(known, section); isSection || val == nil {
+				if val == nil {
+					continue
+				}
+				return configError("%s: %q must be a mapping of settings", file, section)
+			}
+			unknown = append(unknown, section)
+			continue
+		}
+		for k := range sub {
+			if _, ok := known[section+"."+k]; !ok {
+				unknown = append(unknown, section+"."+k)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return configError("%s: unknown setting %s (see config.yaml for every setting)", file, strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+func sectionOf(known map[string]any, section string) (string, bool) {
+	for k := range known {
+		if strings.HasPrefix(k, section+".") {
+			return section, true
+		}
+	}
+	return "", false
+}
+
+func validate(s *Settings) error {
+	durations := map[string]time.Duration{
+		"model.request_timeout":     s.Model.RequestTimeout,
+		"model.stream_idle_timeout": s.Model.StreamIdleTimeout,
+		"jupyter.timeout":           s.Jupyter.Timeout,
+		"jupyter.start_timeout":     s.Jupyter.StartTimeout,
+		"team.timeout":              s.Team.Timeout,
+	}
+	keys := make([]string, 0, len(durations))
+	for k := range durations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if durations[k] < 0 {
+			return configError("%s must not be negative (got %s)", k, durations[k])
+		}
+	}
+	ints := map[string]int{
+		"model.max_tokens":        s.Model.MaxTokens,
+		"team.max_turns":          s.Team.MaxTurns,
+		"team.max_history":        s.Team.MaxHistory,
+		"output.max_output_bytes": s.Output.MaxOutputBytes,
+		"sandbox.processes":       s.Sandbox.Processes,
+	}
+	for k, n := range ints {
+		if n < 0 {
+			return configError("%s must not be negative (got %d)", k, n)
+		}
+	}
+	if s.Model.Temperature < 0 || s.Model.Temperature > 2 {
+		return configError("model.temperature must be between 0 and 2 (got %g)", s.Model.Temperature)
+	}
+	if _, err := parseBytes(s.Sandbox.Memory); err != nil {
+		return configError("sandbox.memory: %v", err)
+	}
+	return nil
+}
+
+// parseBytes reads sizes like 4GiB, 512MiB, 2G, 1000000 ("" or 0: none).
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if t == "" || t == "0" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			mult = u.mult
+			t = strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size like 4GiB or 512MiB", s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// redactedYAML renders the settings with secrets replaced.
+func redactedYAML(s *Settings, apiKeySet bool) (string, error) {
+	c := *s
+	if c.Jupyter.Token != "" {
+		c.Jupyter.Token = "[REDACTED]"
+	}
+	b, err := yaml.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	out := string(b)
+	if apiKeySet {
+		out += "# the API key is set (from the environment) and not shown\n"
+	}
+	return out, nil
+}
+
+// endpoint is the resolved model endpoint.
+type endpoint struct {
+	BaseURL string
+	APIKey  string
+	Model   string
+	Replay  string // a replay file instead of a model
+	Source  string // where the base URL came from, for messages
+}
+
+// ollamaURL is probed when nothing else names an endpoint.
+var ollamaURL = "http://127.0.0.1:11434/v1"
+
+var errNoEndpoint = errors.New("no model endpoint configured: set --base-url and --model (or model.base_url/model.name in agentteam.yaml, or OPENAI_BASE_URL and OPENAI_API_KEY), run a local Ollama, or try the bundled replay with --model replay:examples/messy/replay.md")
+
+// resolveEndpoint picks the model endpoint: settings (flags, env
+// AGENTTEAM_MODEL_*, config file) first, then OPENAI_BASE_URL and
+// OPENAI_API_KEY, then a local Ollama if one answers.
+func resolveEndpoint(s *Settings) (*endpoint, error) {
+	ep := &endpoint{Model: s.Model.Name, BaseURL: s.Model.BaseURL, Source: "configuration"}
+	if rest, ok := strings.CutPrefix(ep.Model, "replay:"); ok {
+		if rest == "" {
+			return nil, usageErrorf("--model replay: needs a file, e.g. replay:examples/messy/replay.md")
+		}
+		ep.Replay = rest
+		return ep, nil
+	}
+	switch {
+	case s.Model.APIKeyEnv != "":
+		ep.APIKey = os.Getenv(s.Model.APIKeyEnv)
+		if ep.APIKey == "" {
+			return nil, usageErrorf("the API key variable %s (model.api_key_env) is empty or unset", s.Model.APIKeyEnv)
+		}
+	case os.Getenv("AGENTTEAM_API_KEY") != "":
+		ep.APIKey = os.Getenv("AGENTTEAM_API_KEY")
+	default:
+		ep.APIKey = os.Getenv("OPENAI_API_KEY")
+	}
+	if ep.BaseURL == "" {
+		if u := os.Getenv("OPENAI_BASE_URL"); u != "" {
+			ep.BaseURL, ep.Source = u, "OPENAI_BASE_URL"
+		} else if ep.APIKey != "" && os.Getenv("OPENAI_API_KEY") == ep.APIKey {
+			ep.BaseURL, ep.Source = "https://api.openai.com/v1", "OPENAI_API_KEY"
+		} else if probeOllama() {
+			ep.BaseURL, ep.Source = ollamaURL, "a local Ollama"
+		} else {
+			return nil, &exitError{code: 2, err: errNoEndpoint}
+		}
+	}
+	if ep.Model == "" {
+		if m := os.Getenv("OPENAI_MODEL"); m != "" {
+			ep.Model = m
+		} else {
+			return nil, usageErrorf("no model name: set --model (or model.name, or AGENTTEAM_MODEL_NAME) for the endpoint from %s", ep.Source)
+		}
+	}
+	return ep, nil
+}
+
+func probeOllama() bool {
+	c := http.Client{Timeout: 500 * time.Millisecond}
+	resp, err := c.Get(strings.TrimSuffix(ollamaURL, "/v1") + "/api/version")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// fieldKeys lists every settings key, for tests and docs.
+func fieldKeys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := f.Tag.Get("mapstructure")
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type, prefix+name+".")
+				continue
+			}
+			keys = append(keys, prefix+name)
+		}
+	}
+	walk(reflect.TypeOf(Settings{}), "")
+	sort.Strings(keys)
+	return keys
+}
