@@ -1,0 +1,159 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// clearEnv unsets the variables that configure agentteam for one test.
+func clearEnv(t *testing.T) {
+	for _, k := range []string{"AGENTTEAM_MODEL_NAME", "AGENTTEAM_MODEL_BASE_URL", "AGENTTEAM_JUPYTER_URL", "AGENTTEAM_JUPYTER_TOKEN",
+		"AGENTTEAM_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "AGENTTEAM_TEAM_MAX_TURNS"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Chdir(t.TempDir())
+}
+
+func writeConfig(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "agentteam.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	return p
+}
+
+func TestConfigYAMLDocumentsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../config.yaml")
+	require.NoError(t, err)
+	require.NoError(t, checkKeys(b, "config.yaml"), "config.yaml has only known keys")
+	var doc map[string]map[string]any
+	require.NoError(t, yaml.Unmarshal(b, &doc))
+	for _, k := range fieldKeys() {
+		sec, key, _ := cut(k)
+		_, ok := doc[sec][key]
+		assert.True(t, ok, "config.yaml documents %s", k)
+	}
+	// And its values are the defaults.
+	abs, err := filepath.Abs("../../config.yaml")
+	require.NoError(t, err)
+	clearEnv(t)
+	fromFile, _, err := loadSettings(abs, nil, nil)
+	require.NoError(t, err)
+	defaults, _, err := loadSettings("", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, defaults, fromFile)
+}
+
+func cut(k string) (string, string, bool) {
+	for i := range k {
+		if k[i] == '.' {
+			return k[:i], k[i+1:], true
+		}
+	}
+	return k, "", false
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	clearEnv(t)
+	file := writeConfig(t, "model:\n  name: from-file\n  base_url: http://file/v1\nteam:\n  max_turns: 7\n")
+	s, _, err := loadSettings(file, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "from-file", s.Model.Name)
+	assert.Equal(t, 7, s.Team.MaxTurns)
+
+	t.Setenv("AGENTTEAM_MODEL_NAME", "from-env")
+	s, _, err = loadSettings(file, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "from-env", s.Model.Name, "env over file")
+	assert.Equal(t, "http://file/v1", s.Model.BaseURL)
+
+	cmd := newSolveCmd()
+	require.NoError(t, cmd.Flags().Parse([]string{"--model", "from-flag", "--max-turns", "3"}))
+	s, _, err = loadSettings(file, cmd.Flags(), solveFlagKeys)
+	require.NoError(t, err)
+	assert.Equal(t, "from-flag", s.Model.Name, "flags over all")
+	assert.Equal(t, 3, s.Team.MaxTurns)
+
+	// ./agentteam.yaml is found without --config.
+	require.NoError(t, os.WriteFile("agentteam.yaml", []byte("jupyter:\n  kernel: other\n"), 0o644))
+	s, _, err = loadSettings("", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "other", s.Jupyter.Kernel)
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	clearEnv(t)
+	for body, want := range map[string]string{
+		"model:\n  nmae: x\n":          "unknown setting model.nmae",
+		"colour: blue\n":               "unknown setting colour",
+		"team:\n  max_turns: lots\n":   "max_turns",
+		"jupyter:\n  timeout: -5s\n":   "jupyter.timeout must not be negative",
+		"team:\n  timeout: soon\n":     "timeout",
+		"sandbox:\n  memory: plenty\n": "sandbox.memory",
+		"model:\n  temperature: 9\n":   "model.temperature",
+		"model: [1, 2]\n":              "\"model\" must be a mapping",
+		"model:\n  name: [unclosed\n":  "not valid YAML",
+	} {
+		_, _, err := loadSettings(writeConfig(t, body), nil, nil)
+		require.Error(t, err, body)
+		assert.Contains(t, err.Error(), want, body)
+		assert.Equal(t, 2, exitCode(err))
+	}
+	r := runCLI(t, "", "solve", "x", "--config", writeConfig(t, "team:\n  max_turns: -1\n"))
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "team.max_turns must not be negative")
+}
+
+func TestConfigCommandRedactsSecrets(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("AGENTTEAM_JUPYTER_TOKEN", "jupyter-secret-token")
+	t.Setenv("OPENAI_API_KEY", "sk-config-secret")
+	r := runCLI(t, "", "config", "--config", writeConfig(t, "model:\n  name: gpt-test\n"))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "name: gpt-test")
+	assert.Contains(t, r.stdout, "token: '[REDACTED]'")
+	assert.Contains(t, r.stdout, "API key is set")
+	assert.NotContains(t, r.stdout, "jupyter-secret-token")
+	assert.NotContains(t, r.stdout, "sk-config-secret")
+	assert.Contains(t, r.stdout, "timeout: 2m0s")
+}
+
+func TestEndpointResolution(t *testing.T) {
+	clearEnv(t)
+	old := ollamaURL
+	ollamaURL = "http://127.0.0.1:1/v1" // nothing listens there
+	defer func() { ollamaURL = old }()
+
+	s, _, err := loadSettings("", nil, nil)
+	require.NoError(t, err)
+	_, err = resolveEndpoint(s)
+	require.ErrorIs(t, err, errNoEndpoint)
+
+	t.Setenv("OPENAI_BASE_URL", "http://openai-compatible/v1")
+	t.Setenv("OPENAI_API_KEY", "k1")
+	s.Model.Name = "m"
+	ep, err := resolveEndpoint(s)
+	require.NoError(t, err)
+	assert.Equal(t, endpoint{BaseURL: "http://openai-compatible/v1", APIKey: "k1", Model: "m", Source: "OPENAI_BASE_URL"}, *ep)
+
+	s.Model.BaseURL = "http://configured/v1"
+	t.Setenv("MY_KEY", "k2")
+	s.Model.APIKeyEnv = "MY_KEY"
+	ep, err = resolveEndpoint(s)
+	require.NoError(t, err)
+	assert.Equal(t, "http://configured/v1", ep.BaseURL)
+	assert.Equal(t, "k2", ep.APIKey)
+
+	s.Model.APIKeyEnv = "UNSET_KEY_VAR"
+	_, err = resolveEndpoint(s)
+	assert.ErrorContains(t, err, "UNSET_KEY_VAR")
+
+	s.Model.Name = "replay:some/file.md"
+	ep, err = resolveEndpoint(s)
+	require.NoError(t, err)
+	assert.Equal(t, "some/file.md", ep.Replay)
+}
