@@ -233,8 +233,17 @@ func TestSolveModelErrorsAreOneLine(t *testing.T) {
 	})
 }
 
-func TestSolveSIGINTWritesOutputsAndCleansUp(t *testing.T) {
+func TestSolveSignalsWriteOutputsAndCleanUp(t *testing.T) {
 	jupytertest.Require(t)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tc.sig.String(), func(t *testing.T) { testSolveSignal(t, tc.sig, tc.code) })
+	}
+}
+
+func testSolveSignal(t *testing.T, sig syscall.Signal, code int) {
 	dir := t.TempDir()
 	srv := fakeopenai.New(t, func(_ int, req *fakeopenai.Request) fakeopenai.Reply {
 		if strings.Contains(req.Messages[0].Content, "You are the planner") {
@@ -254,16 +263,17 @@ func TestSolveSIGINTWritesOutputsAndCleansUp(t *testing.T) {
 		_, err := os.Stat(filepath.Join(out, "workspace", "started"))
 		return err == nil
 	}, 90*time.Second, 50*time.Millisecond, "the cell started: %s", se.String())
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, cmd.Process.Signal(sig))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
 	case <-time.After(40 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatal("solve did not exit after SIGINT")
+		t.Fatalf("solve did not exit after %s", sig)
 	}
-	assert.Equal(t, 130, cmd.ProcessState.ExitCode(), se.String())
+	assert.Equal(t, code, cmd.ProcessState.ExitCode(), se.String())
+	assert.Contains(t, se.String(), "interrupted by")
 	assert.FileExists(t, filepath.Join(out, "notebook.ipynb"))
 	assert.FileExists(t, filepath.Join(out, "transcript.jsonl"))
 	assert.FileExists(t, filepath.Join(out, "report.md"))
