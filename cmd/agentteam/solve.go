@@ -176,10 +176,22 @@ func inspectCode(paths []string) string {
             print("pandas is not installed in the kernel")
             continue
         try:
-            if ext in ('.csv', '.txt'):
-                df = pd.read_csv(p, sep=None, engine='python')
-            elif ext == '.tsv':
-                df = pd.read_csv(p, sep='\t')
+            if ext in ('.csv', '.tsv', '.txt'):
+                df = None
+                for kw in ({}, {'encoding': 'latin-1'}, {'sep': None, 'engine': 'python'},
+                           {'sep': None, 'engine': 'python', 'encoding': 'latin-1'}):
+                    if ext == '.tsv' and 'sep' not in kw:
+                        kw = dict(kw, sep='\t')
+                    try:
+                        df = pd.read_csv(p, **kw)
+                        if df.shape[1] > 1 or 'sep' in kw:
+                            break
+                    except (UnicodeDecodeError, pd.errors.ParserError):
+                        continue
+                if df is None:
+                    raise ValueError('not a delimited text file pandas can read')
+                if kw:
+                    print(f"read with {kw}")
             elif ext in ('.xlsx', '.xls'):
                 df = pd.read_excel(p)
             elif ext == '.jsonl':

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -215,6 +216,9 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (*llm.Response, 
 // chunk arrived.
 func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chunk, error] {
 	return func(yield func(llm.Chunk, error) bool) {
+		parent := ctx
+		sawDone := &atomic.Bool{}
+		ctx = context.WithValue(ctx, doneKey{}, sawDone)
 		ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		defer cancel()
 		ctx, cancelIdle := context.WithCancelCause(ctx)
@@ -237,7 +241,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 
 		var text strings.Builder
 		resp := &llm.Response{Model: c.cfg.Model}
-		gotUsage := false
+		gotUsage, gotText := false, false
 		for {
 			idle.Reset(c.cfg.StreamIdleTimeout)
 			chunk, err := stream.Recv()
@@ -265,6 +269,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 					resp.FinishReason = string(ch.FinishReason)
 				}
 				if d := ch.Delta.Content; d != "" {
+					gotText = true
 					text.WriteString(d)
 					if !yield(llm.Chunk{Content: d}, nil) {
 						return
@@ -272,7 +277,22 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 				}
 			}
 		}
-		if resp.FinishReason == "" {
+		if resp.FinishReason == "" && !gotText && !sawDone.Load() {
+			// Not a stream at all: some servers answer a streaming request
+			// with one plain JSON completion. Ask for exactly that.
+			c.log.Debug("the endpoint did not stream; asking without streaming")
+			full, err := c.Complete(parent, req)
+			if err != nil {
+				yield(llm.Chunk{}, err)
+				return
+			}
+			if full.Content != "" && !yield(llm.Chunk{Content: full.Content}, nil) {
+				return
+			}
+			yield(llm.Chunk{Done: true, Response: full}, nil)
+			return
+		}
+		if resp.FinishReason == "" && !sawDone.Load() {
 			yield(llm.Chunk{}, &llm.APIError{Kind: llm.ErrBadResponse,
 				Message: fmt.Sprintf("the stream from %s ended before the model finished its answer (connection cut?)", c.base)})
 			return
@@ -473,7 +493,35 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		info.status = resp.StatusCode
 		info.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
 	}
+	if done, ok := r.Context().Value(doneKey{}).(*atomic.Bool); ok && resp != nil && resp.Body != nil {
+		resp.Body = &doneDetector{ReadCloser: resp.Body, done: done}
+	}
 	return resp, err
+}
+
+// doneKey marks a streaming request whose "data: [DONE]" is watched for:
+// a stream that ends with it is complete even without a finish reason.
+type doneKey struct{}
+
+type doneDetector struct {
+	io.ReadCloser
+	done *atomic.Bool
+	tail []byte
+}
+
+func (d *doneDetector) Read(p []byte) (int, error) {
+	n, err := d.ReadCloser.Read(p)
+	if n > 0 && !d.done.Load() {
+		buf := append(d.tail, p[:n]...)
+		if strings.Contains(string(buf), "[DONE]") {
+			d.done.Store(true)
+		}
+		if len(buf) > 8 {
+			buf = buf[len(buf)-8:]
+		}
+		d.tail = append(d.tail[:0], buf...)
+	}
+	return n, err
 }
 
 func parseRetryAfter(v string) time.Duration {

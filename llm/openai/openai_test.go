@@ -207,3 +207,24 @@ func TestRetryAfterHTTPDate(t *testing.T) {
 }
 
 const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+func TestStreamFromServersThatDoNotQuiteStream(t *testing.T) {
+	t.Run("plain JSON answer to a stream request", func(t *testing.T) {
+		completion := `{"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"not streamed"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}`
+		srv := fakeopenai.New(t, func(int, *fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Raw: completion} })
+		resp, err := llm.Collect(client(t, srv, nil).Stream(context.Background(), ask()), nil)
+		require.NoError(t, err)
+		assert.Equal(t, "not streamed", resp.Content)
+		assert.Equal(t, 2, resp.Usage.CompletionTokens)
+	})
+	t.Run("no finish reason, but [DONE]", func(t *testing.T) {
+		sse := "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello \"}}]}\n\n" +
+			"data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"there\"}}]}\n\n" +
+			"data: [DONE]\n\n"
+		srv := fakeopenai.New(t, func(int, *fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Raw: sse} })
+		resp, err := llm.Collect(client(t, srv, nil).Stream(context.Background(), ask()), nil)
+		require.NoError(t, err)
+		assert.Equal(t, "hello there", resp.Content)
+		assert.Len(t, srv.Requests(), 1)
+	})
+}
