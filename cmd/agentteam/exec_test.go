@@ -191,7 +191,7 @@ func TestExecEmbeddedServerAndSIGINT(t *testing.T) {
 	bin := buildBinary(t)
 	work := t.TempDir()
 	cmd := exec.Command(bin, "exec", "--workdir", work, "-c", "open('started','w').close()\nimport time\nprint('running', flush=True)\ntime.sleep(120)")
-	var out, errb bytes.Buffer
+	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Env = append(os.Environ(), "AGENTTEAM_JUPYTER_URL=", "AGENTTEAM_JUPYTER_TOKEN=")
 	require.NoError(t, cmd.Start())

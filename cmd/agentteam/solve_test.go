@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -53,7 +52,7 @@ func coderEndpoint(t *testing.T) *fakeopenai.Server {
 			return fakeopenai.Reply{Text: "Cleaned: 4 unique rows, cities normalised, amounts numeric. File: cleaned.csv\nTERMINATE"}
 		}
 	})
-	srv.Key = testKey
+	srv.RequireKey(testKey)
 	return srv
 }
 
@@ -72,7 +71,7 @@ func runSolveBinary(t *testing.T, dir string, env []string, args ...string) solv
 	cmd := exec.Command(bin, append([]string{"solve", "--out", out}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CI=" + os.Getenv("CI")}, env...)
-	var so, se bytes.Buffer
+	var so, se syncBuffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	done := make(chan error, 1)
 	require.NoError(t, cmd.Start())
@@ -207,7 +206,7 @@ func TestSolveModelErrorsAreOneLine(t *testing.T) {
 	jupytertest.Require(t)
 	t.Run("401", func(t *testing.T) {
 		srv := fakeopenai.New(t, fakeopenai.Script("never"))
-		srv.Key = "the-right-key"
+		srv.RequireKey("the-right-key")
 		r := runSolveBinary(t, t.TempDir(), []string{"OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + testKey},
 			"Hi", "--model", "m", "--no-sandbox")
 		assert.Equal(t, 1, r.code)
@@ -256,7 +255,7 @@ func testSolveSignal(t *testing.T, sig syscall.Signal, code int) {
 	cmd := exec.Command(bin, "solve", "Wait a long time", "--model", "m", "--out", out)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + testKey}
-	var se bytes.Buffer
+	var se syncBuffer
 	cmd.Stderr = &se
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool {

@@ -89,11 +89,9 @@ type Server struct {
 	*httptest.Server
 	// URL is the base URL to configure clients with (ends in /v1).
 	URL string
-	// Key, when set, is required as the bearer token (401 otherwise).
-	Key string
-
 	handler Handler
 	mu      sync.Mutex
+	key     string
 	reqs    []*Request
 	closed  chan struct{}
 }
@@ -132,6 +130,14 @@ func (s *Server) Close() {
 	s.Server.Close()
 }
 
+// RequireKey makes the server answer 401 unless the request carries this
+// bearer token (the error echoes the wrong key back, as some servers do).
+func (s *Server) RequireKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key = key
+}
+
 // Requests returns the requests received so far.
 func (s *Server) Requests() []*Request {
 	s.mu.Lock()
@@ -154,8 +160,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	n := len(s.reqs)
 	s.reqs = append(s.reqs, &req)
+	key := s.key
 	s.mu.Unlock()
-	if s.Key != "" && r.Header.Get("Authorization") != "Bearer "+s.Key {
+	if key != "" && r.Header.Get("Authorization") != "Bearer "+key {
 		writeError(w, 401, "Incorrect API key provided: "+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), "invalid_api_key")
 		return
 	}

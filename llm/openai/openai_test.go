@@ -36,7 +36,7 @@ func ask() llm.Request {
 
 func TestCompleteAndStream(t *testing.T) {
 	srv := fakeopenai.New(t, fakeopenai.Script("Hello there, world.", "Streamed answer in words."))
-	srv.Key = key
+	srv.RequireKey(key)
 	c := client(t, srv, nil)
 
 	resp, err := c.Complete(context.Background(), ask())
