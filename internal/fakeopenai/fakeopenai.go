@@ -88,7 +88,7 @@ func Script(texts ...string) Handler {
 type Server struct {
 	*httptest.Server
 	// URL is the base URL to configure clients with (ends in /v1).
-	URL string
+	URL     string
 	handler Handler
 	mu      sync.Mutex
 	key     string
