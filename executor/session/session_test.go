@@ -191,7 +191,8 @@ func TestForkedProcessDoesNotOutliveClose(t *testing.T) {
 			s := open(t, session.Config{WorkDir: t.TempDir(), Sandbox: local.SandboxConfig{Disabled: !sandboxed}})
 			res := run(t, s, fmt.Sprintf("import subprocess\np = subprocess.Popen(['sleep', '%s'], start_new_session=True)\nprint(p.pid)", marker))
 			require.True(t, res.OK(), res.Text())
-			require.NotEmpty(t, jupytertest.ProcessesMatching("sleep "+marker))
+			require.Eventually(t, func() bool { return len(jupytertest.ProcessesMatching("sleep "+marker)) > 0 },
+				10*time.Second, 20*time.Millisecond, "the forked process runs: %s", res.Text())
 			runtime, pid := s.Server().RuntimeDir(), s.Server().Pid()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
