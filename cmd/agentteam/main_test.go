@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/agentteam/agentteam/internal/jupytertest"
 )
 
 var (
@@ -14,7 +16,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := jupytertest.Main(m)
 	if binPath != "" && binErr == nil {
 		os.RemoveAll(filepath.Dir(binPath))
 	}

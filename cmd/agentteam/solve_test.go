@@ -70,7 +70,7 @@ func runSolveBinary(t *testing.T, dir string, env []string, args ...string) solv
 	out := filepath.Join(dir, "out")
 	cmd := exec.Command(bin, append([]string{"solve", "--out", out}, args...)...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CI=" + os.Getenv("CI")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CI=" + os.Getenv("CI"), "TMPDIR=" + os.Getenv("TMPDIR")}, env...)
 	var so, se syncBuffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	done := make(chan error, 1)
@@ -254,7 +254,7 @@ func testSolveSignal(t *testing.T, sig syscall.Signal, code int) {
 	out := filepath.Join(dir, "out")
 	cmd := exec.Command(bin, "solve", "Wait a long time", "--model", "m", "--out", out)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + testKey}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.Getenv("TMPDIR"), "OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + testKey}
 	var se syncBuffer
 	cmd.Stderr = &se
 	require.NoError(t, cmd.Start())

@@ -25,14 +25,22 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	os.Exit(jupytertest.Main(runAndStopShared{m}))
+}
+
+// runAndStopShared runs the tests, then stops the shared server, so that
+// jupytertest.Main checks that nothing is left.
+type runAndStopShared struct{ m *testing.M }
+
+func (r runAndStopShared) Run() int {
+	code := r.m.Run()
 	if shared != nil {
 		shared.Close()
 	}
 	if sharedDir != "" {
 		_ = os.RemoveAll(sharedDir)
 	}
-	os.Exit(code)
+	return code
 }
 
 // server returns the shared real server, skipping (or failing on CI) when

@@ -97,7 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dir, err := os.MkdirTemp("", "agentteam-jupyter-")
+	dir, err := privateDir()
 	if err != nil {
 		return nil, fmt.Errorf("local jupyter: %w", err)
 	}
@@ -274,6 +274,10 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // Sandboxed reports whether kernels run in the sandbox.
 func (s *Server) Sandboxed() bool { return s.sandbox != nil }
 
+// LogTail is the last lines of the server's output on one line, token
+// redacted: for error messages.
+func (s *Server) LogTail() string { return s.logTail() }
+
 // Log returns the end of the server's output, token redacted.
 func (s *Server) Log() string {
 	return strings.ReplaceAll(s.logBuf.String(), s.token, "[REDACTED]")
@@ -345,6 +349,25 @@ func (s *Server) cleanupDir() {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
+}
+
+// maxRuntimeDir bounds the runtime directory's path: kernels' unix sockets
+// live there (as RUNTIME/kernel-<uuid>-ipc-<n>) and a socket path may not be
+// longer than 107 bytes.
+const maxRuntimeDir = 50
+
+// privateDir makes the server's private directory in the temporary
+// directory, or in /tmp when that path would be too long for sockets.
+func privateDir() (string, error) {
+	dir, err := os.MkdirTemp("", "atj-")
+	if err != nil {
+		return "", err
+	}
+	if len(filepath.Join(dir, "runtime")) <= maxRuntimeDir {
+		return dir, nil
+	}
+	os.Remove(dir)
+	return os.MkdirTemp("/tmp", "atj-")
 }
 
 func freePort() (int, error) {

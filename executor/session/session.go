@@ -137,6 +137,9 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		Logger:         log,
 	})
 	if err != nil {
+		if s.server != nil {
+			err = fmt.Errorf("%w; embedded server log: %s", err, s.server.LogTail())
+		}
 		s.closeServer()
 		return nil, err
 	}

@@ -324,3 +324,15 @@ print(len(procs) < 200, err)`)
 	res = run(t, s, "print(kept)")
 	assert.Equal(t, "yes\n", stdout(res))
 }
+
+// Kernel sockets live in the runtime directory; a long TMPDIR must not make
+// their paths too long.
+func TestEmbeddedServerWithLongTMPDIR(t *testing.T) {
+	requireBwrap(t)
+	long := filepath.Join(t.TempDir(), strings.Repeat("a-rather-long-directory-name/", 4))
+	require.NoError(t, os.MkdirAll(long, 0o755))
+	t.Setenv("TMPDIR", long)
+	s := open(t, session.Config{WorkDir: t.TempDir()})
+	res := run(t, s, "print('ok')")
+	assert.Equal(t, "ok\n", stdout(res))
+}

@@ -234,3 +234,42 @@ func ProcessesMatching(substr string) []int {
 	}
 	return pids
 }
+
+// Main runs a package's tests with TMPDIR set to a fresh directory, so that
+// every jupyter-server, kernel and embedded server the tests start (directly
+// or through an agentteam process) keeps its files there; afterwards it
+// checks that no process naming that directory is left, and fails the run
+// when one is. Use it as `func TestMain(m *testing.M) { os.Exit(jupytertest.Main(m)) }`.
+func Main(m interface{ Run() int }) int {
+	dir, err := os.MkdirTemp("", "att-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jupytertest:", err)
+		return 1
+	}
+	old, had := os.LookupEnv("TMPDIR")
+	os.Setenv("TMPDIR", dir)
+	code := m.Run()
+	if had {
+		os.Setenv("TMPDIR", old)
+	} else {
+		os.Unsetenv("TMPDIR")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	left := ProcessesMatching(dir)
+	for len(left) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		left = ProcessesMatching(dir)
+	}
+	if len(left) > 0 {
+		for _, pid := range left {
+			b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+			fmt.Fprintf(os.Stderr, "jupytertest: process %d left behind by the tests: %s\n", pid, strings.ReplaceAll(string(b), "\x00", " "))
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if code == 0 {
+			code = 1
+		}
+	}
+	_ = os.RemoveAll(dir)
+	return code
+}
