@@ -336,3 +336,5 @@ func TestEmbeddedServerWithLongTMPDIR(t *testing.T) {
 	res := run(t, s, "print('ok')")
 	assert.Equal(t, "ok\n", stdout(res))
 }
+
+func localNoSandbox() local.SandboxConfig { return local.SandboxConfig{Disabled: true} }
