@@ -10,7 +10,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +27,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/agentteam/agentteam/internal/procs"
 )
 
 // DefaultStartTimeout bounds the server's start-up when Config.StartTimeout
@@ -311,18 +312,18 @@ func (s *Server) killAll() {
 		return
 	}
 	pgid := s.cmd.Process.Pid
-	kernels := processesMatching(s.runtime)
+	kernels := procs.Matching(s.runtime)
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case <-s.done:
 	case <-time.After(3 * time.Second):
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	kernels = append(kernels, processesMatching(s.runtime)...)
+	kernels = append(kernels, procs.Matching(s.runtime)...)
 	victims := map[int]bool{}
 	for _, pid := range kernels {
 		victims[pid] = true
-		for _, p := range sessionMembers(pid) {
+		for _, p := range procs.SessionMembers(pid) {
 			victims[p] = true
 		}
 	}
@@ -377,82 +378,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// processesMatching lists pids whose command line contains substr.
-func processesMatching(substr string) []int {
-	var pids []int
-	forEachProc(func(pid int, cmdline string, _ []string) {
-		if strings.Contains(cmdline, substr) {
-			pids = append(pids, pid)
-		}
-	})
-	return pids
-}
-
-// sessionMembers lists pids whose session id is the session of pid.
-func sessionMembers(pid int) []int {
-	sid := statField(pid, 5)
-	if sid <= 1 {
-		return nil
-	}
-	var pids []int
-	forEachProc(func(p int, _ string, stat []string) {
-		if len(stat) > 5 {
-			if v, _ := strconv.Atoi(stat[5]); v == sid {
-				pids = append(pids, p)
-			}
-		}
-	})
-	return pids
-}
-
-// statField returns field i of /proc/pid/stat as split by statFields
-// (5 is the session id).
-func statField(pid, i int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := statFields(b)
-	if len(f) <= i {
-		return 0
-	}
-	v, _ := strconv.Atoi(f[i])
-	return v
-}
-
-// statFields splits /proc/pid/stat after the ")" that ends the command:
-// index 0 is pid, 1 comm, 2 state, 3 ppid, 4 pgrp, 5 session.
-func statFields(b []byte) []string {
-	end := bytes.LastIndexByte(b, ')')
-	start := bytes.IndexByte(b, '(')
-	if end < 0 || start < 0 {
-		return nil
-	}
-	rest := strings.Fields(string(b[end+1:]))
-	return append([]string{strings.TrimSpace(string(b[:start])), string(b[start+1 : end])}, rest...)
-}
-
-func forEachProc(fn func(pid int, cmdline string, stat []string)) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		f := statFields(stat)
-		if len(f) > 2 && f[2] == "Z" {
-			continue
-		}
-		fn(pid, strings.ReplaceAll(string(cmd), "\x00", " "), f)
-	}
 }
 
 // tailBuffer keeps the last max bytes written to it.

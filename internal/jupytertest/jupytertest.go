@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentteam/agentteam/internal/procs"
 )
 
 // Server is a running jupyter-server child process.
@@ -209,31 +211,9 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// ProcessesMatching lists the pids (other than this process) whose command
-// line contains substr.
-func ProcessesMatching(substr string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	self := os.Getpid()
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		if strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), substr) {
-			// Zombies have an empty cmdline, so anything here is alive.
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
+// ProcessesMatching lists the live processes (other than this one) whose
+// command line contains substr.
+func ProcessesMatching(substr string) []int { return procs.Matching(substr) }
 
 // Main runs a package's tests with TMPDIR set to a fresh directory, so that
 // every jupyter-server, kernel and embedded server the tests start (directly
