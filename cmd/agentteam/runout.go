@@ -126,7 +126,7 @@ func (o *runOutput) flushNotebook() {
 
 // collectFiles copies every file the code wrote in the kernel's working
 // directory (not the inputs) into files/.
-func (o *runOutput) collectFiles(ctx context.Context, sess *session.Session, inputs map[string]bool, since time.Time) []string {
+func (o *runOutput) collectFiles(ctx context.Context, sess *session.Session, inputs map[string]bool) []string {
 	files, err := sess.ListFiles(ctx)
 	if err != nil {
 		return nil

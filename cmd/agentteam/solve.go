@@ -229,14 +229,12 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	var apiKey string
 	// Secrets that must never be printed: the Jupyter token and the key.
 	secrets := func() []string { return []string{s.Jupyter.Token, apiKey} }
-	logger := newLogger(stderr, o.Verbose, s.Jupyter.Token)
-
 	ep, err := resolveEndpoint(s)
 	if err != nil {
 		return err
 	}
 	apiKey = ep.APIKey
-	logger = newLogger(stderr, o.Verbose, secrets()...)
+	logger := newLogger(stderr, o.Verbose, secrets()...)
 
 	var model llm.Client
 	replay := ep.Replay != ""
@@ -426,7 +424,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 
 	// Everything the code wrote, then the report.
 	cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	produced := out.collectFiles(cctx, sess, inputs, start)
+	produced := out.collectFiles(cctx, sess, inputs)
 	cancel()
 	sum := runSummary{Task: o.Task, StopReason: stopReason, Finished: finished, Turns: turns, Tokens: usage.Total(),
 		Duration: time.Since(start), Model: model.ModelName(), Replay: replay}
