@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/agentteam/agentteam/executor"
@@ -321,7 +320,7 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 		callID = t.calls[t.n].ID
 	}
 	t.n++
-	sctx, span := c.cfg.Tracer.StartExecution(t.ctx, c.cfg.Name, lang, b.Code, callID)
+	ctx, span := c.cfg.Tracer.StartExecution(t.ctx, c.cfg.Name, lang, b.Code, callID)
 	var res *executor.Result
 	var err error
 	defer func() {
@@ -335,54 +334,17 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 		}
 		span.EndExecution(kid, outcome, out, t.ctx.Err())
 	}()
-	ctx, cancel := context.WithCancel(sctx)
-	defer cancel()
-
-	var mu sync.Mutex
-	var pending []executor.Output
-	notify := make(chan struct{}, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		res, err = c.cfg.Executor.Execute(ctx, executor.Request{
-			Code: b.Code, Language: lang, Timeout: c.cfg.Timeout,
-			OnOutput: func(o executor.Output) {
-				mu.Lock()
-				pending = append(pending, o)
-				mu.Unlock()
-				select {
-				case notify <- struct{}{}:
-				default:
-				}
-			},
-		})
-	}()
-	flush := func() bool {
-		mu.Lock()
-		outs := pending
-		pending = nil
-		mu.Unlock()
-		for i := range outs {
-			ev := NewEvent(KindOutput, c.cfg.Name)
-			ev.Output = &outs[i]
-			ev.Metadata = meta
-			if !t.yield(ev, nil) {
-				return false
+	for ev, eerr := range c.cfg.Executor.Run(ctx, executor.Request{Code: b.Code, Language: lang, Timeout: c.cfg.Timeout}) {
+		if ev.Output != nil {
+			m := NewEvent(KindOutput, c.cfg.Name)
+			m.Output = ev.Output
+			m.Metadata = meta
+			if !t.yield(m, nil) {
+				return nil, false
 			}
+			continue
 		}
-		return true
-	}
-	for running := true; running; {
-		select {
-		case <-notify:
-		case <-done:
-			running = false
-		}
-		if !flush() {
-			cancel()
-			<-done
-			return nil, false
-		}
+		res, err = ev.Result, eerr
 	}
 	if cerr := t.ctx.Err(); cerr != nil {
 		t.yield(nil, fmt.Errorf("%s: %w", c.cfg.Name, cerr))
