@@ -311,7 +311,7 @@ func (ru *run) do(parent context.Context, task Task) {
 	if len(dataPaths) > 0 && ru.alive {
 		ru.emit(Event{Type: EventStatus, Text: "inspecting " + strings.Join(dataPaths, ", ")})
 		code := InspectCode(dataPaths)
-		res, err := k.Execute(runCtx, executor.Request{Code: code, Timeout: ru.cfg.InspectTimeout})
+		res, err := executor.Execute(runCtx, k, executor.Request{Code: code, Timeout: ru.cfg.InspectTimeout})
 		if res != nil {
 			out.AddInspection(code, res)
 			text += "\n\nData summary (from the kernel, before planning):\n" + TruncateMiddle(res.Text(), ru.cfg.MaxSummaryBytes)
