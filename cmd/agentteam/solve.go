@@ -439,7 +439,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	case runErr != nil:
 		return errors.New(oneLineText(redact(runErr.Error(), secrets()...)))
 	case !finished:
-		return &exitError{code: 1, err: fmt.Errorf("the task did not finish: %s (outputs in %s)", stopReason, outDir)}
+		return &exitError{code: 1, err: fmt.Errorf("the task did not finish: %s (outputs in %s)", strings.TrimPrefix(stopReasonText(stopReason, false), "stopped: "), outDir)}
 	}
 	return nil
 }
