@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/solve"
 )
 
 // terminal shows a run as it happens, for a person: each speaker under its
@@ -533,65 +534,53 @@ func (t *terminal) done() {
 	}
 }
 
-// stopReasonText says why a run stopped, in plain words.
-func stopReasonText(raw string, finished bool) string {
-	if finished {
-		return "finished"
-	}
-	if m := reMaxTurns.FindStringSubmatch(raw); m != nil {
-		return "stopped: " + m[1] + " turns reached"
-	}
-	if m := reTimeout.FindStringSubmatch(raw); m != nil {
-		d := m[1]
-		if secs, err := strconv.ParseFloat(strings.TrimSuffix(d, " seconds"), 64); err == nil && strings.HasSuffix(d, "seconds") {
-			d = (time.Duration(secs * float64(time.Second))).String()
-		}
-		return "stopped: time limit of " + d + " reached"
-	}
-	switch {
-	case raw == "":
-		return "stopped"
-	case raw == "interrupted", strings.HasPrefix(raw, "interrupted"):
-		return raw
-	case strings.HasPrefix(raw, "error: "):
-		return "stopped by an error: " + strings.TrimPrefix(raw, "error: ")
-	case strings.Contains(raw, "'"+stopKeyword+"'"):
-		return "finished"
-	}
-	return "stopped: " + strings.TrimSuffix(raw, ".")
-}
-
-var (
-	reMaxTurns = regexp.MustCompile(`^Maximum number of turns (\d+) reached`)
-	reTimeout  = regexp.MustCompile(`^Timeout of (.+?) reached`)
-)
-
-// summary closes the run: the stop reason, the figures and where
-// everything is.
-func (t *terminal) summary(s runSummary, answer, outDir string, produced []string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopSpin()
-	if s.StopReason == "" {
-		s.StopReason = t.stop
-	}
-	reason := stopReasonText(s.StopReason, s.Finished)
-	tokens := s.Tokens
-	if s.Replay {
-		tokens = 0 // no model was called; nothing to count
-	}
+// event renders one event of a run.
+func (t *terminal) event(ev solve.Event) {
 	if t.json {
-		ev := map[string]any{"event": "summary", "stop_reason": reason, "finished": s.Finished,
-			"turns": s.Turns, "duration_ms": s.Duration.Milliseconds(),
-			"output_dir": outDir, "files": produced, "final_answer": answer, "replay": s.Replay}
-		if tokens > 0 {
-			ev["tokens"] = tokens
-		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopSpin()
 		t.enc.Encode(ev)
 		return
 	}
+	switch ev.Type {
+	case solve.EventStatus:
+		t.status(ev.Text)
+	case solve.EventNote:
+		t.note(ev.Text)
+	case solve.EventMessage:
+		if ev.Message != nil {
+			t.show(ev.Message)
+		}
+	case solve.EventSummary:
+		if ev.Summary != nil {
+			t.summary(ev.Summary)
+		}
+	}
+}
+
+// stopLine says once, in plain words, how a run ended.
+func stopLine(s *solve.Summary) string {
+	switch {
+	case s.Finished():
+		return "finished"
+	case s.Cause == solve.Cancelled:
+		return "interrupted"
+	case s.Reason == "":
+		return "stopped"
+	}
+	return "stopped: " + s.Reason
+}
+
+// summary closes the run: how it ended, the figures and where everything
+// is. Token counts are the endpoint's own; there are none when no model
+// was called.
+func (t *terminal) summary(s *solve.Summary) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopSpin()
 	if t.quiet {
-		if answer = strings.TrimSpace(dropKeyword(t.clean(answer))); answer != "" {
+		if answer := strings.TrimSpace(dropKeyword(t.clean(s.FinalAnswer))); answer != "" {
 			t.write(answer + "\n")
 		}
 		return
@@ -599,19 +588,21 @@ func (t *terminal) summary(s runSummary, answer, outDir string, produced []strin
 	t.header("summary")
 	t.speaker = ""
 	rs := t.label["summary"]
-	if !s.Finished {
+	if !s.Finished() {
 		rs = t.errS
 	}
-	t.write(rs.Render(reason) + "\n")
+	t.write(rs.Render(t.clean(stopLine(s))) + "\n")
 	figs := fmt.Sprintf("turns: %d", s.Turns)
-	if tokens > 0 {
-		figs += fmt.Sprintf("   tokens: %d", tokens)
+	if s.Usage != nil && !s.Replay && s.Usage.Total() > 0 {
+		figs += fmt.Sprintf("   tokens: %d (prompt %d, completion %d)", s.Usage.Total(), s.Usage.PromptTokens, s.Usage.CompletionTokens)
 	}
 	figs += "   time: " + s.Duration.Round(100*time.Millisecond).String()
 	t.write(figs + "\n")
-	t.write("outputs: " + t.clean(outDir) + " (notebook.ipynb, report.md, transcript.jsonl, files/)\n")
-	if len(produced) > 0 {
-		t.write("files written by the code: " + t.clean(strings.Join(produced, ", ")) + "\n")
+	if s.OutputDir != "" {
+		t.write("outputs: " + t.clean(s.OutputDir) + " (notebook.ipynb, report.md, transcript.jsonl, files/)\n")
+	}
+	if len(s.Files) > 0 {
+		t.write("files written by the code: " + t.clean(strings.Join(s.Files, ", ")) + "\n")
 	}
 	if s.Replay {
 		t.write(t.warnS.Render("(replayed answers: no model was called)") + "\n")

@@ -19,6 +19,8 @@ import (
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/internal/jupytertest"
+	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/solve"
 )
 
 // hostileReplay is a recorded session whose model text and kernel output
@@ -239,22 +241,32 @@ func TestTerminalErrorsStandOut(t *testing.T) {
 	assert.Contains(t, out, "\x1b[1;91m", "errors are bold bright red")
 }
 
-func TestStopReasonText(t *testing.T) {
+func TestSummarySaysTheStopOnceInPlainWords(t *testing.T) {
 	cases := []struct {
-		raw      string
-		finished bool
-		want     string
+		sum  solve.Summary
+		want string
 	}{
-		{"Text 'TERMINATE' mentioned", true, "finished"},
-		{"Maximum number of turns 30 reached.", false, "stopped: 30 turns reached"},
-		{"Timeout of 1800 seconds reached", false, "stopped: time limit of 30m0s reached"},
-		{"Timeout of 2m0s reached", false, "stopped: time limit of 2m0s reached"},
-		{"interrupted", false, "interrupted"},
-		{"error: the model endpoint rejected the API key", false, "stopped by an error: the model endpoint rejected the API key"},
+		{solve.Summary{Cause: solve.Finished, Reason: "finished"}, "finished"},
+		{solve.Summary{Cause: solve.MaxTurns, Reason: "30 turns reached"}, "stopped: 30 turns reached"},
+		{solve.Summary{Cause: solve.Timeout, Reason: "time limit of 10m0s reached"}, "stopped: time limit of 10m0s reached"},
+		{solve.Summary{Cause: solve.ModelError, Reason: "model error: the model endpoint rejected the API key"}, "stopped: model error: the model endpoint rejected the API key"},
+		{solve.Summary{Cause: solve.Cancelled, Reason: "interrupted by SIGINT"}, "interrupted"},
 	}
 	for _, c := range cases {
-		assert.Equal(t, c.want, stopReasonText(c.raw, c.finished), c.raw)
+		var buf bytes.Buffer
+		tm := newTerminalWith(&buf, io.Discard, termOptions{})
+		s := c.sum
+		tm.summary(&s)
+		assert.Contains(t, buf.String(), "── summary ──\n"+c.want+"\n")
+		assert.NotContains(t, buf.String(), "tokens")
 	}
+	var buf bytes.Buffer
+	tm := newTerminalWith(&buf, io.Discard, termOptions{})
+	tm.summary(&solve.Summary{Cause: solve.Finished, Usage: &llm.Usage{PromptTokens: 120, CompletionTokens: 30}})
+	assert.Contains(t, buf.String(), "tokens: 150 (prompt 120, completion 30)", "the endpoint's own count")
+	buf.Reset()
+	tm.summary(&solve.Summary{Cause: solve.Finished, Replay: true, Usage: &llm.Usage{PromptTokens: 120}})
+	assert.NotContains(t, buf.String(), "tokens", "no model was called")
 }
 
 func TestExecSanitizesKernelOutput(t *testing.T) {
