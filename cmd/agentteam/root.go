@@ -15,7 +15,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		if msg := errorLine(err); msg != "" {
+		if msg := err.Error(); msg != "" {
 			io.WriteString(stderr, "agentteam: "+msg+"\n")
 		}
 		return exitCode(err)
@@ -33,7 +33,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newConfigCmd())
+	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newServeCmd(), newConfigCmd())
 	return root
 }
 
