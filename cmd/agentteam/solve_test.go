@@ -153,7 +153,7 @@ func TestSolveEndToEndEmbedded(t *testing.T) {
 		"Clean data.csv", "--model", "fake-model", "--verbose")
 	require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	assert.Contains(t, r.stdout, "── coder ──")
-	assert.Contains(t, r.stdout, "stop reason: finished")
+	assert.Contains(t, r.stdout, "── summary ──\nfinished\n")
 	assertOutputs(t, r)
 	assertModelSawError(t, srv)
 	assertNoSecrets(t, r, testKey)

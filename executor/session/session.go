@@ -248,6 +248,9 @@ func (s *Session) Remote() bool { return s.server == nil }
 // Server is the embedded server, or nil for a remote one.
 func (s *Session) Server() *local.Server { return s.server }
 
+// ID is the kernel's id (it changes when the kernel is replaced).
+func (s *Session) ID() string { return s.kernel.ID() }
+
 // Kernel is the underlying Jupyter kernel.
 func (s *Session) Kernel() *jupyter.Kernel { return s.kernel }
 
