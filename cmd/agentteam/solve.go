@@ -32,16 +32,17 @@ type solveOptions struct {
 
 // solveFlagKeys binds settings to flags of the same meaning.
 var solveFlagKeys = map[string]string{
-	"model.name":        "model",
-	"model.base_url":    "base-url",
-	"model.api_key_env": "api-key-env",
-	"jupyter.url":       "jupyter-url",
-	"jupyter.token":     "token",
-	"jupyter.kernel":    "kernel",
-	"team.max_turns":    "max-turns",
-	"team.timeout":      "timeout",
-	"output.dir":        "out",
-	"sandbox.network":   "allow-network",
+	"model.name":          "model",
+	"model.base_url":      "base-url",
+	"model.api_key_env":   "api-key-env",
+	"jupyter.url":         "jupyter-url",
+	"jupyter.token":       "token",
+	"jupyter.kernel":      "kernel",
+	"jupyter.keep_remote": "keep-remote",
+	"team.max_turns":      "max-turns",
+	"team.timeout":        "timeout",
+	"output.dir":          "out",
+	"sandbox.network":     "allow-network",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -92,6 +93,7 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
+	f.Bool("keep-remote", false, "keep the run's directory (agentteam/<run id>) on a remote server")
 	f.Int("max-turns", 0, "stop after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop the whole run after this long (default 30m)")
 	f.String("out", "", "output directory (default ./agentteam-out/<timestamp>)")
@@ -216,6 +218,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		return err
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
+	maxTurns := s.Team.MaxTurns
+	if maxTurns == 0 {
+		maxTurns = -1 // no bound
+	}
 	runner, err := solve.New(solve.Config{
 		Model:   model,
 		Prompts: ps,
@@ -225,8 +231,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
 		},
+		RemoteDir:   s.Jupyter.RemoteDir,
+		KeepRemote:  s.Jupyter.KeepRemote,
 		OutDir:      outDir,
-		MaxTurns:    s.Team.MaxTurns,
+		MaxTurns:    maxTurns,
 		Timeout:     s.Team.Timeout,
 		ExecTimeout: s.Jupyter.Timeout,
 		MaxHistory:  s.Team.MaxHistory,
