@@ -4,17 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"iter"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
-	"strings"
 	"sync"
-	"time"
 
-	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/executor/session"
 )
 
@@ -27,6 +22,10 @@ type KernelsConfig struct {
 	// Dir holds the working directories of embedded kernels started ahead
 	// of their run (Dir/.kernels/<random>/).
 	Dir string
+	// RemoteDir is where kernels started ahead of their run work on a
+	// remote server: RemoteDir/<random> ("": "agentteam"). A kernel
+	// started for a known run works in the directory the run asks for.
+	RemoteDir string
 	// Pool is how many kernels are kept started and waiting.
 	Pool int
 	// OnStart is called after every kernel start.
@@ -35,10 +34,9 @@ type KernelsConfig struct {
 }
 
 // Kernels gives each run a kernel of its own, from a pool of warm ones
-// when there is one. On a remote server each kernel works in a directory
-// of its own (agentteam-runs/<random>/ below the server's root), so that
-// concurrent runs do not see each other's files by name; files then move
-// through the kernel.
+// when there is one. Every kernel works in a directory of its own, on this
+// machine or on the remote server, removed when the kernel is closed (its
+// files are collected by then), so that runs never see each other's files.
 type Kernels struct {
 	cfg  KernelsConfig
 	log  *slog.Logger
@@ -53,20 +51,24 @@ func NewKernels(cfg KernelsConfig) *Kernels {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.RemoteDir == "" {
+		cfg.RemoteDir = "agentteam"
+	}
 	k := &Kernels{cfg: cfg, log: cfg.Logger, live: map[*Kernel]bool{}}
 	k.pool = NewPool(PoolConfig[*Kernel]{Size: cfg.Pool, Open: func(ctx context.Context) (*Kernel, error) {
-		return k.open(ctx, "")
+		return k.open(ctx, "", "")
 	}, OnOpen: cfg.OnStart, Logger: cfg.Logger})
 	return k
 }
 
-// Get returns a kernel for a run whose embedded kernel would work in
-// workDir: a warm one from the pool, else a new one.
-func (ks *Kernels) Get(ctx context.Context, workDir string) (*Kernel, error) {
+// Get returns a kernel for a run: a warm one from the pool, else a new one
+// working in workDir (embedded) or remoteDir (remote, relative to the
+// server's root).
+func (ks *Kernels) Get(ctx context.Context, workDir, remoteDir string) (*Kernel, error) {
 	if ks.cfg.Pool > 0 {
 		return ks.pool.Get(ctx)
 	}
-	k, err := ks.open(ctx, workDir)
+	k, err := ks.open(ctx, workDir, remoteDir)
 	if err == nil && ks.cfg.OnStart != nil {
 		ks.cfg.OnStart()
 	}
@@ -94,11 +96,14 @@ func randomName() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (ks *Kernels) open(ctx context.Context, workDir string) (*Kernel, error) {
+func (ks *Kernels) open(ctx context.Context, workDir, remoteDir string) (*Kernel, error) {
 	scfg := ks.cfg.Session
-	k := &Kernel{ks: ks, remote: scfg.URL != ""}
-	if k.remote {
-		scfg.FilesThroughKernel = true
+	k := &Kernel{ks: ks}
+	if scfg.URL != "" {
+		if remoteDir == "" {
+			remoteDir = path.Join(ks.cfg.RemoteDir, randomName())
+		}
+		scfg.RemoteDir = remoteDir
 	} else {
 		if workDir == "" {
 			workDir = filepath.Join(ks.cfg.Dir, ".kernels", randomName())
@@ -117,15 +122,6 @@ func (ks *Kernels) open(ctx context.Context, workDir string) (*Kernel, error) {
 		return nil, err
 	}
 	k.Session = s
-	if k.remote {
-		k.dir = "agentteam-runs/" + randomName()
-		if err := k.enter(ctx); err != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			_ = s.Close(cctx)
-			cancel()
-			return nil, fmt.Errorf("prepare the kernel's directory: %w", err)
-		}
-	}
 	ks.mu.Lock()
 	ks.live[k] = true
 	ks.mu.Unlock()
@@ -136,74 +132,14 @@ func (ks *Kernels) open(ctx context.Context, workDir string) (*Kernel, error) {
 type Kernel struct {
 	*session.Session
 	ks        *Kernels
-	remote    bool
-	dir       string // remote: the kernel's directory, relative to the server's root
-	abs       string // remote: the same, absolute, as the kernel sees it
 	removeDir string // embedded, opened ahead: the working directory to remove
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// enter makes (and moves the kernel into) its directory on the server.
-func (k *Kernel) enter(ctx context.Context) error {
-	code := fmt.Sprintf("def __agentteam_cd():\n    import os, json\n    os.makedirs(%[1]q, exist_ok=True)\n    os.chdir(%[1]q)\n    print(json.dumps(os.getcwd()))\n__agentteam_cd(); del __agentteam_cd\n", k.dir)
-	res, err := executor.Execute(ctx, k.Session, executor.Request{Code: code, Timeout: 60 * time.Second})
-	if err != nil {
-		return err
-	}
-	if !res.OK() {
-		return fmt.Errorf("%s", strings.TrimSpace(res.Text()))
-	}
-	return json.Unmarshal([]byte(strings.TrimSpace(res.Text())), &k.abs)
-}
-
-// Run runs code; on a remote server, a kernel that restarted (and so went
-// back to the server's root) is moved into its directory again.
-func (k *Kernel) Run(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
-	if !k.remote {
-		return k.Session.Run(ctx, req)
-	}
-	return func(yield func(executor.Event, error) bool) {
-		for ev, err := range k.Session.Run(ctx, req) {
-			if ev.Result != nil && (ev.Result.Restarted || ev.Result.StateLost) {
-				if e := k.enter(context.WithoutCancel(ctx)); e != nil {
-					k.ks.log.Warn("could not move the restarted kernel into its directory", "err", e)
-				}
-			}
-			if !yield(ev, err) {
-				return
-			}
-		}
-	}
-}
-
-// Execute runs code and returns its result (see Run).
-func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
-	return executor.Execute(ctx, k, req)
-}
-
-// Restart discards the kernel's state (and, remote, goes back into its
-// directory).
-func (k *Kernel) Restart(ctx context.Context) error {
-	if err := k.Session.Restart(ctx); err != nil {
-		return err
-	}
-	if k.remote {
-		return k.enter(ctx)
-	}
-	return nil
-}
-
-// Close removes the kernel's directory (its files were collected by then)
-// and shuts the kernel down.
+// Close shuts the kernel down and removes its directory.
 func (k *Kernel) Close(ctx context.Context) error {
 	k.closeOnce.Do(func() {
-		if k.remote && k.abs != "" {
-			code := fmt.Sprintf("def __agentteam_rm():\n    import os, shutil\n    os.chdir('/')\n    shutil.rmtree(%q, ignore_errors=True)\n__agentteam_rm(); del __agentteam_rm\n", k.abs)
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, _ = executor.Execute(rctx, k.Session, executor.Request{Code: code, Timeout: 10 * time.Second})
-			cancel()
-		}
 		k.closeErr = k.Session.Close(ctx)
 		if k.removeDir != "" {
 			_ = os.RemoveAll(k.removeDir)

@@ -28,9 +28,9 @@ func TestRemoteKernelsAreKeptApart(t *testing.T) {
 	ctx := context.Background()
 	defer ks.Close(ctx)
 
-	a, err := ks.Get(ctx, "")
+	a, err := ks.Get(ctx, "", "")
 	require.NoError(t, err)
-	b, err := ks.Get(ctx, "")
+	b, err := ks.Get(ctx, "", "")
 	require.NoError(t, err)
 	assert.Equal(t, int32(2), starts.Load())
 	require.NoError(t, a.Upload(ctx, "data.csv", []byte("a\n1\n")))
@@ -57,7 +57,7 @@ func TestRemoteKernelsAreKeptApart(t *testing.T) {
 	assert.Equal(t, "b\n2\n", string(got))
 
 	// The files are under the server's root, in the kernel's own directory.
-	onDisk := filepath.Join(srv.RootDir, filepath.FromSlash(a.dir), "out.txt")
+	onDisk := filepath.Join(srv.RootDir, filepath.FromSlash(a.RemoteDir()), "out.txt")
 	_, err = os.Stat(onDisk)
 	require.NoError(t, err)
 

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +33,7 @@ type servePipeline struct {
 	cfg     serve.KernelsConfig
 }
 
-func newServePipeline(_ context.Context, o *serveOptions, s *Settings, dataDir string, stderr io.Writer) (*servePipeline, error) {
+func newServePipeline(ctx context.Context, o *serveOptions, s *Settings, dataDir string, stderr io.Writer) (*servePipeline, error) {
 	ep, err := resolveEndpoint(s)
 	if err != nil {
 		return nil, err
@@ -64,9 +64,18 @@ func newServePipeline(_ context.Context, o *serveOptions, s *Settings, dataDir s
 		}
 		return c, nil
 	}
-	// A bad model setting fails now, not at the first run.
+	// A bad model setting fails now, not at the first run; an endpoint
+	// that does not answer yet is only worth a warning for a service.
 	if _, err := newModel(); err != nil {
 		return nil, err
+	}
+	if ep.Replay == "" {
+		if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
+			if exitCode(err) == 2 {
+				return nil, err
+			}
+			fmt.Fprintf(stderr, "agentteam serve: warning: %v; runs fail until it answers\n", err)
+		}
 	}
 	ps, err := prompts.New(prompts.Config{Dir: s.Prompts.Dir})
 	if err != nil {
@@ -84,13 +93,18 @@ func newServePipeline(_ context.Context, o *serveOptions, s *Settings, dataDir s
 	where := "an embedded sandboxed jupyter-server"
 	switch {
 	case scfg.URL != "":
-		where = "the Jupyter server at " + urlWithoutQuery(scfg.URL)
+		where = "the Jupyter server at " + displayURL(scfg.URL)
 	case !sandboxed:
 		where = "an embedded jupyter-server (unsandboxed)"
 	}
 
+	maxTurns := s.Team.MaxTurns
+	if maxTurns == 0 {
+		maxTurns = -1 // no bound
+	}
 	p := &servePipeline{logger: logger}
-	p.cfg = serve.KernelsConfig{Session: scfg, Dir: dataDir, Pool: o.Pool, Logger: logger, OnStart: func() {
+	scfg.KeepRemote = s.Jupyter.KeepRemote
+	p.cfg = serve.KernelsConfig{Session: scfg, Dir: dataDir, RemoteDir: s.Jupyter.RemoteDir, Pool: o.Pool, Logger: logger, OnStart: func() {
 		if p.started != nil {
 			p.started()
 		}
@@ -108,9 +122,11 @@ func newServePipeline(_ context.Context, o *serveOptions, s *Settings, dataDir s
 				if ks == nil {
 					return nil, errShuttingDown
 				}
-				return ks.Get(ctx, info.WorkDir)
+				return ks.Get(ctx, info.WorkDir, info.RemoteDir)
 			},
-			MaxTurns:    s.Team.MaxTurns,
+			RemoteDir:   s.Jupyter.RemoteDir,
+			KeepRemote:  s.Jupyter.KeepRemote,
+			MaxTurns:    maxTurns,
 			Timeout:     s.Team.Timeout,
 			ExecTimeout: s.Jupyter.Timeout,
 			MaxHistory:  s.Team.MaxHistory,
@@ -150,12 +166,4 @@ func (p *servePipeline) close() {
 		defer cancel()
 		ks.Close(ctx)
 	}
-}
-
-// urlWithoutQuery drops any query (a token may be there) from a URL.
-func urlWithoutQuery(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		return u[:i]
-	}
-	return u
 }
