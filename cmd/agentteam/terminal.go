@@ -56,7 +56,7 @@ type terminal struct {
 	shown   int       // output characters shown for the current execution
 	lines   map[string]*lineBuffer
 	spin    *spinner
-	gap     bool   // a blank line is due before the next segment of the turn
+	gap     bool // a blank line is due before the next segment of the turn
 
 	glam    *glamour.TermRenderer
 	profile termenv.Profile
