@@ -69,6 +69,12 @@ func (ks *Kernels) Get(ctx context.Context, workDir, remoteDir string) (*Kernel,
 		return ks.pool.Get(ctx)
 	}
 	k, err := ks.open(ctx, workDir, remoteDir)
+	if err != nil && ctx.Err() == nil {
+		// A busy server can miss a start; one more try before the run
+		// fails.
+		ks.log.Warn("kernel start failed; trying once more", "err", err)
+		k, err = ks.open(ctx, workDir, remoteDir)
+	}
 	if err == nil && ks.cfg.OnStart != nil {
 		ks.cfg.OnStart()
 	}
