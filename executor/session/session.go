@@ -6,12 +6,14 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"net/http"
 	"os"
@@ -175,9 +177,28 @@ func (s *Session) WorkDir() string {
 	return s.server.WorkDir()
 }
 
-// Execute runs code in the kernel (see executor.Executor).
+// Execute runs code in the kernel and returns its result.
 func (s *Session) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
-	res, err := s.kernel.Execute(ctx, req)
+	return executor.Collect(s.Run(ctx, req), nil)
+}
+
+// Run runs code in the kernel, yielding its outputs and then its result (see
+// executor.Executor).
+func (s *Session) Run(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
+	return func(yield func(executor.Event, error) bool) {
+		for ev, err := range s.kernel.Run(ctx, req) {
+			if ev.Result != nil || err != nil {
+				ev.Result, err = s.explain(ev.Result, err)
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// explain adds why the kernel died, when the sandbox knows, to a result.
+func (s *Session) explain(res *executor.Result, err error) (*executor.Result, error) {
 	if errors.Is(err, executor.ErrKernelDied) && s.server != nil {
 		if cause := s.deathCause(); cause != "" {
 			if res != nil {
@@ -278,44 +299,15 @@ func (s *Session) uploadThroughKernel(ctx context.Context, rel string, data []by
 	return nil
 }
 
-// Download reads a file from the kernel's working directory.
+// Download reads a file from the kernel's working directory, at most
+// DefaultMaxFileBytes (ErrTooLarge past that). For the embedded server,
+// symbolic links are not followed. DownloadTo streams instead.
 func (s *Session) Download(ctx context.Context, relPath string) ([]byte, error) {
-	rel, err := cleanRel(relPath)
-	if err != nil {
+	var b bytes.Buffer
+	if _, err := s.DownloadTo(ctx, relPath, &b, DefaultMaxFileBytes); err != nil {
 		return nil, err
 	}
-	if s.server != nil {
-		return os.ReadFile(filepath.Join(s.server.WorkDir(), filepath.FromSlash(rel)))
-	}
-	if !s.cfg.FilesThroughKernel {
-		data, err := s.client.DownloadFile(ctx, rel)
-		if !errors.Is(err, jupyter.ErrNoContentsAPI) {
-			return data, err
-		}
-	}
-	// Outputs are capped per execution, so read in chunks well under the
-	// cap.
-	var data []byte
-	for off := 0; ; {
-		var out struct {
-			Data string `json:"data"`
-			EOF  bool   `json:"eof"`
-		}
-		code := fmt.Sprintf("def __agentteam_get():\n    import base64, json\n    with open(%s, 'rb') as f:\n        f.seek(%d)\n        b = f.read(%d)\n    print(json.dumps({'data': base64.b64encode(b).decode(), 'eof': len(b) < %d}))\n__agentteam_get(); del __agentteam_get\n",
-			pyString(rel), off, downloadChunk, downloadChunk)
-		if err := s.internal(ctx, code, &out); err != nil {
-			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
-		}
-		chunk, err := base64.StdEncoding.DecodeString(out.Data)
-		if err != nil {
-			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
-		}
-		data = append(data, chunk...)
-		off += len(chunk)
-		if out.EOF {
-			return data, nil
-		}
-	}
+	return b.Bytes(), nil
 }
 
 // downloadChunk is the most read per execution when files move through the
