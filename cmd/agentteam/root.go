@@ -33,7 +33,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newConfigCmd())
+	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newEvalCmd(), newConfigCmd())
 	return root
 }
 
