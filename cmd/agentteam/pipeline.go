@@ -45,6 +45,10 @@ func solveConfig(s *Settings, model llm.Client, secrets []string, logger *slog.L
 		return solve.Config{}, configError("prompts.dir: %v", err)
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
+	maxTurns := s.Team.MaxTurns
+	if maxTurns == 0 {
+		maxTurns = -1 // no bound
+	}
 	return solve.Config{
 		Model:   model,
 		Prompts: ps,
@@ -54,7 +58,9 @@ func solveConfig(s *Settings, model llm.Client, secrets []string, logger *slog.L
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
 		},
-		MaxTurns:    s.Team.MaxTurns,
+		RemoteDir:   s.Jupyter.RemoteDir,
+		KeepRemote:  s.Jupyter.KeepRemote,
+		MaxTurns:    maxTurns,
 		Timeout:     s.Team.Timeout,
 		ExecTimeout: s.Jupyter.Timeout,
 		MaxHistory:  s.Team.MaxHistory,

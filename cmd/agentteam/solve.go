@@ -27,16 +27,17 @@ type solveOptions struct {
 
 // solveFlagKeys binds settings to flags of the same meaning.
 var solveFlagKeys = map[string]string{
-	"model.name":        "model",
-	"model.base_url":    "base-url",
-	"model.api_key_env": "api-key-env",
-	"jupyter.url":       "jupyter-url",
-	"jupyter.token":     "token",
-	"jupyter.kernel":    "kernel",
-	"team.max_turns":    "max-turns",
-	"team.timeout":      "timeout",
-	"output.dir":        "out",
-	"sandbox.network":   "allow-network",
+	"model.name":          "model",
+	"model.base_url":      "base-url",
+	"model.api_key_env":   "api-key-env",
+	"jupyter.url":         "jupyter-url",
+	"jupyter.token":       "token",
+	"jupyter.kernel":      "kernel",
+	"jupyter.keep_remote": "keep-remote",
+	"team.max_turns":      "max-turns",
+	"team.timeout":        "timeout",
+	"output.dir":          "out",
+	"sandbox.network":     "allow-network",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -82,6 +83,7 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
+	f.Bool("keep-remote", false, "keep the run's directory (agentteam/<run id>) on a remote server")
 	f.Int("max-turns", 0, "stop after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop the whole run after this long (default 30m)")
 	f.String("out", "", "output directory (default ./agentteam-out/<timestamp>)")
