@@ -196,7 +196,7 @@ func runEval(ctx context.Context, o *evalOptions, s *Settings, stdout, stderr io
 		}
 	}
 	if replayDir == "" {
-		if shared, err = newModel(s, ep, logger, secrets); err != nil {
+		if shared, err = newModel(ctx, s, ep, logger, secrets); err != nil {
 			return err
 		}
 		modelName = shared.ModelName()
@@ -213,8 +213,8 @@ func runEval(ctx context.Context, o *evalOptions, s *Settings, stdout, stderr io
 	if outDir, err = filepath.Abs(outDir); err != nil {
 		return usageErrorf("--out: %v", err)
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return usageErrorf("--out %s: cannot create it: %v", outDir, errors.Unwrap(err))
+	if err := checkOutDir(outDir); err != nil {
+		return err
 	}
 
 	solveOne := func(ctx context.Context, q eval.Question, task, table, dir string) (eval.Attempt, error) {

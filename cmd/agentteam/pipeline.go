@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/agentteam/agentteam/executor/local"
@@ -12,8 +13,9 @@ import (
 )
 
 // newModel returns the model client the settings name: the recorded
-// session of a replay file, or an OpenAI-compatible endpoint.
-func newModel(s *Settings, ep *endpoint, logger *slog.Logger, secrets []string) (llm.Client, error) {
+// session of a replay file, or an OpenAI-compatible endpoint, checked to
+// answer at all.
+func newModel(ctx context.Context, s *Settings, ep *endpoint, logger *slog.Logger, secrets []string) (llm.Client, error) {
 	if ep.Replay != "" {
 		r, err := llm.LoadReplay(ep.Replay)
 		if err != nil {
@@ -33,6 +35,9 @@ func newModel(s *Settings, ep *endpoint, logger *slog.Logger, secrets []string) 
 	})
 	if err != nil {
 		return nil, usageErrorf("%s", redact(err.Error(), secrets...))
+	}
+	if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
