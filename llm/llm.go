@@ -20,6 +20,18 @@ type Message struct {
 	Content string `json:"content"`
 	// Name optionally names the speaker (e.g. the agent that wrote it).
 	Name string `json:"name,omitempty"`
+	// Images go with Content as image parts (for models that see images);
+	// each is a URL, usually a data: URL with base64 PNG or JPEG.
+	Images []Image `json:"images,omitempty"`
+}
+
+// Image is one image of a message.
+type Image struct {
+	// URL is an https: or data:image/...;base64 URL.
+	URL string `json:"url"`
+	// Detail is the detail level some endpoints accept ("low", "high",
+	// "auto"); "" leaves it to the endpoint.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Request is one completion request. Zero values mean the client's defaults.
@@ -34,10 +46,18 @@ type Request struct {
 	Stop      []string `json:"stop,omitempty"`
 }
 
-// Usage counts tokens.
+// Usage counts tokens. CachedTokens is the part of PromptTokens the endpoint
+// served from its prompt cache; ReasoningTokens the part of
+// CompletionTokens spent on reasoning (reported by the endpoint, or
+// estimated from the reasoning text when it reports none).
 type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
+	CachedTokens     int `json:"cached_tokens,omitempty"`
+	ReasoningTokens  int `json:"reasoning_tokens,omitempty"`
+	// Estimated is true when some of the counts were estimated here
+	// because the endpoint reported none.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // Total is prompt plus completion tokens.
@@ -45,24 +65,41 @@ func (u Usage) Total() int { return u.PromptTokens + u.CompletionTokens }
 
 // Add returns the sum of two usages.
 func (u Usage) Add(o Usage) Usage {
-	return Usage{PromptTokens: u.PromptTokens + o.PromptTokens, CompletionTokens: u.CompletionTokens + o.CompletionTokens}
+	return Usage{
+		PromptTokens:     u.PromptTokens + o.PromptTokens,
+		CompletionTokens: u.CompletionTokens + o.CompletionTokens,
+		CachedTokens:     u.CachedTokens + o.CachedTokens,
+		ReasoningTokens:  u.ReasoningTokens + o.ReasoningTokens,
+		Estimated:        u.Estimated || o.Estimated,
+	}
 }
+
+// Finish reasons of interest.
+const (
+	// FinishLength: the reply was cut off at the token limit.
+	FinishLength = "length"
+)
 
 // Response is a finished completion.
 type Response struct {
-	Content      string `json:"content"`
+	Content string `json:"content"`
+	// Reasoning is the model's reasoning, when the endpoint sends it apart
+	// from the content (reasoning_content or reasoning fields).
+	Reasoning    string `json:"reasoning,omitempty"`
 	FinishReason string `json:"finish_reason,omitempty"`
 	Model        string `json:"model,omitempty"`
 	Usage        Usage  `json:"usage"`
 }
 
-// Chunk is one piece of a streamed completion. Content is the new text; the
+// Chunk is one piece of a streamed completion. Content is the new text and
+// Reasoning new reasoning text (from the endpoint's reasoning fields); the
 // final chunk of a stream has Done set and carries the whole Response
-// (content, finish reason, usage).
+// (content, reasoning, finish reason, usage).
 type Chunk struct {
-	Content  string
-	Done     bool
-	Response *Response
+	Content   string
+	Reasoning string
+	Done      bool
+	Response  *Response
 }
 
 // Client creates chat completions.
@@ -81,11 +118,12 @@ type Client interface {
 // new text, and returns the final response.
 func Collect(seq iter.Seq2[Chunk, error], onDelta func(string)) (*Response, error) {
 	var final *Response
-	var text []byte
+	var text, reasoning []byte
 	for ch, err := range seq {
 		if err != nil {
 			return nil, err
 		}
+		reasoning = append(reasoning, ch.Reasoning...)
 		if ch.Content != "" {
 			text = append(text, ch.Content...)
 			if onDelta != nil {
@@ -101,6 +139,9 @@ func Collect(seq iter.Seq2[Chunk, error], onDelta func(string)) (*Response, erro
 	}
 	if final.Content == "" && len(text) > 0 {
 		final.Content = string(text)
+	}
+	if final.Reasoning == "" && len(reasoning) > 0 {
+		final.Reasoning = string(reasoning)
 	}
 	return final, nil
 }
