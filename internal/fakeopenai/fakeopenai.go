@@ -28,6 +28,9 @@ type Request struct {
 	Temperature         float64       `json:"temperature"`
 	MaxTokens           int           `json:"max_tokens"`
 	MaxCompletionTokens int           `json:"max_completion_tokens"`
+	// Tools as sent (OpenAI form: {"type": "function", "function": {...}}).
+	Tools      []json.RawMessage `json:"tools"`
+	ToolChoice json.RawMessage   `json:"tool_choice"`
 	// StreamOptions is the stream_options object, nil when not sent.
 	StreamOptions map[string]any `json:"stream_options"`
 	// Params are the names of the top-level fields of the body.
@@ -36,9 +39,11 @@ type Request struct {
 }
 
 type wireMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
-	Name    string          `json:"name"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	Name       string          `json:"name"`
+	ToolCalls  []llm.ToolCall  `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
 }
 
 type wirePart struct {
@@ -68,7 +73,7 @@ func decodeRequest(body []byte) (*Request, error) {
 		req.Params[k] = true
 	}
 	for _, m := range raw.Messages {
-		msg := llm.Message{Role: m.Role, Name: m.Name}
+		msg := llm.Message{Role: m.Role, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
 		var s string
 		var parts []wirePart
 		switch {
@@ -97,6 +102,22 @@ func decodeRequest(body []byte) (*Request, error) {
 		req.Messages = append(req.Messages, msg)
 	}
 	return &req, nil
+}
+
+// ToolNames returns the names of the tools the request offers.
+func (r *Request) ToolNames() []string {
+	var names []string
+	for _, t := range r.Tools {
+		var v struct {
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		}
+		if json.Unmarshal(t, &v) == nil {
+			names = append(names, v.Function.Name)
+		}
+	}
+	return names
 }
 
 // LastUser is the content of the last message (what the model answers).
@@ -155,6 +176,19 @@ type Reply struct {
 	// Usage, when set, replaces the counted usage (e.g. with
 	// completion_tokens_details or prompt_tokens_details).
 	Usage map[string]any
+	// ToolCalls are function calls the answer makes (after Text, if any).
+	// A stream sends each call's arguments in several pieces.
+	ToolCalls []llm.ToolCall
+}
+
+// ToolCall returns a Reply calling one tool with arguments (marshalled to
+// JSON).
+func ToolCall(id, name string, args any) Reply {
+	b, err := json.Marshal(args)
+	if err != nil {
+		panic(err)
+	}
+	return Reply{ToolCalls: []llm.ToolCall{{ID: id, Name: name, Arguments: string(b)}}}
 }
 
 // Handler answers the n-th request (counting from 0).
@@ -285,9 +319,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		if rep.Reasoning != "" {
 			msg[rep.reasoningField()] = rep.Reasoning
 		}
+		finish := rep.finishReason()
+		if len(rep.ToolCalls) > 0 {
+			msg["tool_calls"] = rep.ToolCalls
+			finish = "tool_calls"
+		}
 		json.NewEncoder(w).Encode(map[string]any{
 			"id": fmt.Sprintf("chatcmpl-%d", n), "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
-			"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": rep.finishReason()}},
+			"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}},
 			"usage":   rep.usage(req),
 		})
 	}
@@ -360,7 +399,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 		}
 		send(chunk(map[string]any{"content": piece}, nil))
 	}
-	send(chunk(map[string]any{}, rep.finishReason()))
+	for i, tc := range rep.ToolCalls {
+		// The first piece names the call; the arguments follow in halves.
+		half := len(tc.Arguments) / 2
+		send(chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i, "id": tc.ID, "type": "function",
+			"function": map[string]any{"name": tc.Name, "arguments": ""}}}}, nil))
+		for _, part := range []string{tc.Arguments[:half], tc.Arguments[half:]} {
+			send(chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i,
+				"function": map[string]any{"arguments": part}}}}, nil))
+		}
+	}
+	finish := rep.finishReason()
+	if len(rep.ToolCalls) > 0 {
+		finish = "tool_calls"
+	}
+	send(chunk(map[string]any{}, finish))
 	send(map[string]any{"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": req.Model, "choices": []any{}, "usage": rep.usage(req)})
 	io.WriteString(w, "data: [DONE]\n\n")
 	if fl != nil {

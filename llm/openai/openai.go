@@ -189,7 +189,11 @@ func (c *Client) request(req llm.Request, stream bool) goopenai.ChatCompletionRe
 		r.Model = req.Model
 	}
 	for _, m := range req.Messages {
-		msg := goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, Name: sanitizeName(m.Name)}
+		msg := goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, Name: sanitizeName(m.Name), ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			msg.ToolCalls = append(msg.ToolCalls, goopenai.ToolCall{ID: tc.ID, Type: goopenai.ToolTypeFunction,
+				Function: goopenai.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
+		}
 		if len(m.Images) > 0 {
 			msg.Content = ""
 			if m.Content != "" {
@@ -202,6 +206,7 @@ func (c *Client) request(req llm.Request, stream bool) goopenai.ChatCompletionRe
 		}
 		r.Messages = append(r.Messages, msg)
 	}
+	r.Tools, r.ToolChoice = tools(req)
 	if !q.noTemperature {
 		if t := req.Temperature; t != nil {
 			r.Temperature = *t
@@ -282,6 +287,87 @@ func (c *Client) send(ctx context.Context, req llm.Request, stream bool, call fu
 	}
 }
 
+// tools converts the request's tools and tool choice.
+func tools(req llm.Request) ([]goopenai.Tool, any) {
+	if len(req.Tools) == 0 {
+		return nil, nil
+	}
+	out := make([]goopenai.Tool, 0, len(req.Tools))
+	for _, t := range req.Tools {
+		params := t.Parameters
+		if len(params) == 0 {
+			params = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		out = append(out, goopenai.Tool{Type: goopenai.ToolTypeFunction,
+			Function: &goopenai.FunctionDefinition{Name: t.Name, Description: t.Description, Parameters: params}})
+	}
+	switch req.ToolChoice {
+	case "":
+		return out, nil
+	case llm.ToolChoiceAuto, llm.ToolChoiceNone, llm.ToolChoiceRequired:
+		return out, req.ToolChoice
+	default:
+		return out, goopenai.ToolChoice{Type: goopenai.ToolTypeFunction, Function: goopenai.ToolFunction{Name: req.ToolChoice}}
+	}
+}
+
+// toolCalls converts the calls of a whole (non-streamed) answer.
+func toolCalls(calls []goopenai.ToolCall) []llm.ToolCall {
+	var out []llm.ToolCall
+	for _, tc := range calls {
+		out = append(out, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	}
+	return out
+}
+
+// callBuilder assembles tool calls from stream deltas: the first delta of a
+// call carries its index, ID and name, later ones pieces of its arguments.
+type callBuilder struct {
+	calls []llm.ToolCall
+	index map[int]int // delta index -> position in calls
+}
+
+func (b *callBuilder) add(d goopenai.ToolCall) {
+	if b.index == nil {
+		b.index = map[int]int{}
+	}
+	idx := len(b.calls)
+	if d.Index != nil {
+		idx = *d.Index
+	} else if d.ID == "" && len(b.calls) > 0 {
+		// No index and no ID: a continuation of the last call.
+		idx = -1
+	}
+	pos, ok := b.index[idx]
+	if idx == -1 {
+		pos, ok = len(b.calls)-1, true
+	}
+	if !ok {
+		b.calls = append(b.calls, llm.ToolCall{})
+		pos = len(b.calls) - 1
+		b.index[idx] = pos
+	}
+	c := &b.calls[pos]
+	if d.ID != "" {
+		c.ID = d.ID
+	}
+	if d.Function.Name != "" {
+		c.Name += d.Function.Name
+	}
+	c.Arguments += d.Function.Arguments
+}
+
+// result returns the assembled calls, giving an ID to calls that lack one
+// (some local servers send none).
+func (b *callBuilder) result() []llm.ToolCall {
+	for i := range b.calls {
+		if b.calls[i].ID == "" {
+			b.calls[i].ID = fmt.Sprintf("call_%d", i)
+		}
+	}
+	return b.calls
+}
+
 // sanitizeName keeps a message name to what the API accepts
 // ([a-zA-Z0-9_-], at most 64).
 func sanitizeName(n string) string {
@@ -320,6 +406,7 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (*llm.Response, 
 		Reasoning:    resp.Choices[0].Message.ReasoningContent,
 		FinishReason: string(resp.Choices[0].FinishReason),
 		Model:        resp.Model,
+		ToolCalls:    toolCalls(resp.Choices[0].Message.ToolCalls),
 	}
 	out.Usage = c.usageOf(&resp.Usage, req, out)
 	c.addUsage(out.Usage)
@@ -350,6 +437,9 @@ func (c *Client) usageOf(u *goopenai.Usage, req llm.Request, resp *llm.Response)
 			out.PromptTokens += tc.Count(m.Content) + tokens.PerMessage
 		}
 		out.CompletionTokens = tc.Count(resp.Content) + tc.Count(resp.Reasoning)
+		for _, call := range resp.ToolCalls {
+			out.CompletionTokens += tc.Count(call.Name) + tc.Count(call.Arguments) + tokens.PerMessage
+		}
 	}
 	if out.ReasoningTokens == 0 && resp.Reasoning != "" {
 		out.ReasoningTokens = min(tc.Count(resp.Reasoning), max(out.CompletionTokens, 1))
@@ -389,6 +479,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 		resp := &llm.Response{Model: c.cfg.Model}
 		var usage *goopenai.Usage
 		gotText := false
+		var calls callBuilder
 		for {
 			idle.Reset(c.cfg.StreamIdleTimeout)
 			chunk, err := stream.Recv()
@@ -417,6 +508,9 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 				if ch.FinishReason != "" {
 					resp.FinishReason = string(ch.FinishReason)
 				}
+				for _, d := range ch.Delta.ToolCalls {
+					calls.add(d)
+				}
 				if d := ch.Delta.ReasoningContent; d != "" {
 					gotText = true
 					reasoning.WriteString(d)
@@ -433,7 +527,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 				}
 			}
 		}
-		if resp.FinishReason == "" && !gotText && !sawDone.Load() {
+		if resp.FinishReason == "" && !gotText && len(calls.calls) == 0 && !sawDone.Load() {
 			// Not a stream at all: some servers answer a streaming request
 			// with one plain JSON completion. Ask for exactly that.
 			c.log.Debug("the endpoint did not stream; asking without streaming")
@@ -457,6 +551,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 			return
 		}
 		resp.Content = text.String()
+		resp.ToolCalls = calls.result()
 		resp.Reasoning = reasoning.String()
 		// Some servers ignore include_usage: usageOf estimates then.
 		resp.Usage = c.usageOf(usage, req, resp)
