@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/agentteam/agentteam/executor"
@@ -255,56 +254,19 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 	if !supported {
 		return unsupportedResult(b.Language), true
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
-	defer cancel()
-
-	var mu sync.Mutex
-	var pending []executor.Output
-	notify := make(chan struct{}, 1)
-	done := make(chan struct{})
 	var res *executor.Result
 	var err error
-	go func() {
-		defer close(done)
-		res, err = c.cfg.Executor.Execute(ctx, executor.Request{
-			Code: b.Code, Language: lang, Timeout: c.cfg.Timeout,
-			OnOutput: func(o executor.Output) {
-				mu.Lock()
-				pending = append(pending, o)
-				mu.Unlock()
-				select {
-				case notify <- struct{}{}:
-				default:
-				}
-			},
-		})
-	}()
-	flush := func() bool {
-		mu.Lock()
-		outs := pending
-		pending = nil
-		mu.Unlock()
-		for i := range outs {
-			ev := NewEvent(KindOutput, c.cfg.Name)
-			ev.Output = &outs[i]
-			ev.Metadata = meta
-			if !t.yield(ev, nil) {
-				return false
+	for ev, eerr := range c.cfg.Executor.Run(t.ctx, executor.Request{Code: b.Code, Language: lang, Timeout: c.cfg.Timeout}) {
+		if ev.Output != nil {
+			m := NewEvent(KindOutput, c.cfg.Name)
+			m.Output = ev.Output
+			m.Metadata = meta
+			if !t.yield(m, nil) {
+				return nil, false
 			}
+			continue
 		}
-		return true
-	}
-	for running := true; running; {
-		select {
-		case <-notify:
-		case <-done:
-			running = false
-		}
-		if !flush() {
-			cancel()
-			<-done
-			return nil, false
-		}
+		res, err = ev.Result, eerr
 	}
 	if cerr := t.ctx.Err(); cerr != nil {
 		t.yield(nil, fmt.Errorf("%s: %w", c.cfg.Name, cerr))

@@ -207,14 +207,13 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		}
 		idx := i
 		req := executor.Request{Code: c.source, Timeout: o.Timeout}
-		req.OnOutput = func(out executor.Output) {
+		res, err := executor.Collect(sess.Run(ctx, req), func(out executor.Output) {
 			if o.JSON {
 				_ = enc.Encode(map[string]any{"event": "output", "cell": idx, "output": out})
 				return
 			}
 			printOutput(stdout, stderr, out)
-		}
-		res, err := sess.Execute(ctx, req)
+		})
 		if c.cell != nil {
 			c.cell.SetResult(res)
 		}

@@ -256,6 +256,36 @@ func aborted(r *executor.Result) bool {
 
 // Execute runs one code block and returns its result; see executor.Executor.
 func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
+	return executor.Collect(k.Run(ctx, req), nil)
+}
+
+// Run runs one code block, yielding its outputs as they arrive and then its
+// result; see executor.Executor. Breaking out of the loop interrupts the
+// kernel.
+func (k *Kernel) Run(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
+	return func(yield func(executor.Event, error) bool) {
+		stopped := false
+		emit := func(o executor.Output) bool {
+			if stopped {
+				return false
+			}
+			if !yield(executor.Event{Output: &o}, nil) {
+				stopped = true
+			}
+			return !stopped
+		}
+		res, err := k.execute(ctx, req, emit)
+		if stopped {
+			return
+		}
+		yield(executor.Event{Result: res}, err)
+	}
+}
+
+// errStopped: the consumer of Run stopped reading.
+var errStopped = errors.New("the caller stopped reading the outputs")
+
+func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(executor.Output) bool) (*executor.Result, error) {
 	lang, ok := executor.NormalizeLanguage(strings.TrimSpace(req.Language))
 	if !ok {
 		return &executor.Result{
@@ -279,6 +309,10 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 	if k.closed {
 		return nil, executor.ErrClosed
 	}
+	// A cancelled call never reaches the kernel.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	restarted, err := k.ensureReady(ctx)
 	if err != nil {
 		if errors.Is(err, executor.ErrKernelDied) {
@@ -288,7 +322,7 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 	}
 	lost := k.stateLost || restarted
 	k.stateLost = false
-	res, err := k.run(ctx, code, timeout, lang, req.OnOutput)
+	res, err := k.run(ctx, code, timeout, lang, emit)
 	// With stop_on_error, a kernel aborts requests that reach it right
 	// after a failed one, before it has stopped aborting. Such a request
 	// never ran: send it again.
@@ -298,7 +332,7 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 			return res, ctx.Err()
 		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
 		}
-		res, err = k.run(ctx, code, timeout, lang, req.OnOutput)
+		res, err = k.run(ctx, code, timeout, lang, emit)
 	}
 	if res == nil {
 		k.stateLost = k.stateLost || lost // nothing ran: tell the next result
@@ -378,14 +412,19 @@ func (k *Kernel) noteEvent(ev error) {
 // run sends one execute_request and collects its outputs until both the
 // idle status and the execute_reply arrived, or the deadline, the context or
 // a fault ends it.
-func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, lang string, onOutput func(executor.Output)) (*executor.Result, error) {
+func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, lang string, emit func(executor.Output) bool) (*executor.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	k.runs++
-	col := executor.NewCollector(executor.CollectorConfig{
+	ex := &execution{k: k}
+	ex.col = executor.NewCollector(executor.CollectorConfig{
 		OutputDir:      k.cfg.OutputDir,
 		FilePrefix:     fmt.Sprintf("%s-%d", shortID(k.ID()), k.runs),
 		MaxOutputBytes: k.cfg.MaxOutputBytes,
-		OnOutput:       onOutput,
+		OnOutput:       func(o executor.Output) { ex.pending = append(ex.pending, o) },
 	})
+	col := ex.col
 	m := newMessage(k.conn.session, "shell", "execute_request", executeRequest{
 		Code: code, Silent: false, StoreHistory: true, UserExpressions: map[string]any{},
 		AllowStdin: false, StopOnError: true,
@@ -395,12 +434,14 @@ func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, la
 	defer k.conn.unregister(msgID)
 	start := time.Now()
 	if err := k.conn.send(ctx, m); err != nil {
+		// Not sent: nothing ran.
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("send to kernel %s: %w", k.ID(), err)
 	}
-	ex := &execution{k: k, col: col, box: box}
+	// Sent: from here on a cancellation interrupts the kernel.
+	ex.box = box
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 
@@ -409,16 +450,24 @@ wait:
 	for !ex.finished() {
 		select {
 		case <-box.notify:
-			if fault = ex.drain(); fault != nil {
+			fault = ex.drain()
+			if !ex.flush(emit) {
+				res, err := k.stop(ex, errStopped, executor.StatusCancelled, "stopped")
+				res.Duration = time.Since(start)
+				return res, err
+			}
+			if fault != nil {
 				break wait
 			}
 		case <-timer.C:
 			res, err := k.stop(ex, fmt.Errorf("%w after %s", executor.ErrTimeout, timeout), executor.StatusTimeout, fmt.Sprintf("timed out after %s", timeout))
 			res.Duration = time.Since(start)
+			ex.flush(emit)
 			return res, err
 		case <-ctx.Done():
 			res, err := k.stop(ex, ctx.Err(), executor.StatusCancelled, "cancelled")
 			res.Duration = time.Since(start)
+			ex.flush(emit)
 			return res, err
 		case <-k.closing:
 			res := col.Result()
@@ -450,6 +499,7 @@ wait:
 type execution struct {
 	k        *Kernel
 	col      *executor.Collector
+	pending  []executor.Output // collected, not yet yielded
 	box      *inbox
 	idle     bool
 	replied  bool
@@ -458,6 +508,19 @@ type execution struct {
 }
 
 func (e *execution) finished() bool { return e.idle && e.replied }
+
+// flush yields the outputs collected so far; false means the consumer
+// stopped.
+func (e *execution) flush(emit func(executor.Output) bool) bool {
+	outs := e.pending
+	e.pending = e.pending[:0]
+	for _, o := range outs {
+		if !emit(o) {
+			return false
+		}
+	}
+	return true
+}
 
 // drain handles the queued items; it returns a fault that ends the wait.
 func (e *execution) drain() error {
@@ -649,59 +712,6 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-// Stream runs one code block and yields its outputs as they arrive. The last
-// pair carries the error, if any, that Execute would return (code that
-// raises yields an error output, not a Go error). Breaking out of the loop
-// cancels the execution (the kernel is interrupted).
-func (k *Kernel) Stream(ctx context.Context, req executor.Request) iter.Seq2[executor.Output, error] {
-	return func(yield func(executor.Output, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		outs := make(chan executor.Output, 64)
-		done := make(chan error, 1)
-		prev := req.OnOutput
-		req.OnOutput = func(o executor.Output) {
-			if prev != nil {
-				prev(o)
-			}
-			select {
-			case outs <- o:
-			case <-ctx.Done():
-			}
-		}
-		go func() {
-			_, err := k.Execute(ctx, req)
-			done <- err
-		}()
-		for {
-			select {
-			case o := <-outs:
-				if !yield(o, nil) {
-					cancel()
-					<-done
-					return
-				}
-			case err := <-done:
-				for {
-					select {
-					case o := <-outs:
-						if !yield(o, nil) {
-							return
-						}
-						continue
-					default:
-					}
-					break
-				}
-				if err != nil {
-					yield(executor.Output{}, err)
-				}
-				return
-			}
-		}
-	}
 }
 
 // Interrupt interrupts whatever the kernel is running.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"net/http"
 	"os"
@@ -175,9 +176,28 @@ func (s *Session) WorkDir() string {
 	return s.server.WorkDir()
 }
 
-// Execute runs code in the kernel (see executor.Executor).
+// Execute runs code in the kernel and returns its result.
 func (s *Session) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
-	res, err := s.kernel.Execute(ctx, req)
+	return executor.Collect(s.Run(ctx, req), nil)
+}
+
+// Run runs code in the kernel, yielding its outputs and then its result (see
+// executor.Executor).
+func (s *Session) Run(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
+	return func(yield func(executor.Event, error) bool) {
+		for ev, err := range s.kernel.Run(ctx, req) {
+			if ev.Result != nil || err != nil {
+				ev.Result, err = s.explain(ev.Result, err)
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// explain adds why the kernel died, when the sandbox knows, to a result.
+func (s *Session) explain(res *executor.Result, err error) (*executor.Result, error) {
 	if errors.Is(err, executor.ErrKernelDied) && s.server != nil {
 		if cause := s.deathCause(); cause != "" {
 			if res != nil {
