@@ -284,7 +284,7 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 			res = &executor.Result{}
 		}
 		res.Status = executor.StatusKernelDied
-		res.StateLost = true
+		res.StateLost = !res.Restored
 	case errors.Is(err, executor.ErrUnsupportedLanguage):
 		return unsupportedResult(b.Language), true
 	default:
@@ -294,7 +294,7 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 	if res == nil {
 		res = &executor.Result{Status: executor.StatusOK}
 	}
-	if res.StateLost || res.Status == executor.StatusKernelDied {
+	if res.StateLost || (res.Status == executor.StatusKernelDied && !res.Restored) {
 		c.stateLost = true
 	}
 	return res, true
@@ -422,7 +422,9 @@ func (c *CodeExecutor) replyText(execs []CodeExecution, failed, total int, fixed
 		if c.cfg.Timeout > 0 {
 			fmt.Fprintf(&b, " (limit %s)", c.cfg.Timeout)
 		}
-		if r.StateLost || r.Restarted {
+		if r.Restored {
+			b.WriteString(" and the kernel had to be restarted (" + r.Message + ").")
+		} else if r.StateLost || r.Restarted {
 			b.WriteString(" and the kernel had to be restarted. " + StateLostText)
 		} else {
 			b.WriteString(" and was interrupted. The kernel state was kept: variables defined before are still there.")
@@ -432,6 +434,13 @@ func (c *CodeExecutor) replyText(execs []CodeExecution, failed, total int, fixed
 			b.WriteString("\nIts output before the interruption was:\n" + output)
 		}
 	case executor.StatusKernelDied:
+		if r.Restored {
+			fmt.Fprintf(&b, "The kernel died while running the code%s: %s. Variables from the earlier steps are back; change this code so that it does not crash the kernel (for example use less memory) before running it again.", where, r.Message)
+			if output != "" {
+				b.WriteString("\nIts output before it died was:\n" + output)
+			}
+			break
+		}
 		fmt.Fprintf(&b, "The kernel died while running the code%s (for example it ran out of memory). %s", where, StateLostText)
 		if r.Message != "" {
 			b.WriteString("\nDetail: " + r.Message)
