@@ -209,6 +209,10 @@ func (w *window) fit(ctx context.Context, system string, h []entry) ([]llm.Messa
 		n := w.folded
 		for n < last {
 			n++
+			// Tool results go with the call they answer.
+			for n < len(h) && h[n].Role == llm.RoleTool {
+				n++
+			}
 			w.folded = n
 			w.note = foldNote(h[:n], names, fromKernel)
 			if _, t := w.build(system, h, nil); t <= target {

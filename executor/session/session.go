@@ -6,6 +6,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -162,6 +163,9 @@ func (s *Session) Remote() bool { return s.server == nil }
 // Server is the embedded server, or nil for a remote one.
 func (s *Session) Server() *local.Server { return s.server }
 
+// ID is the kernel's id (it changes when the kernel is replaced).
+func (s *Session) ID() string { return s.kernel.ID() }
+
 // Kernel is the underlying Jupyter kernel.
 func (s *Session) Kernel() *jupyter.Kernel { return s.kernel }
 
@@ -298,44 +302,15 @@ func (s *Session) uploadThroughKernel(ctx context.Context, rel string, data []by
 	return nil
 }
 
-// Download reads a file from the kernel's working directory.
+// Download reads a file from the kernel's working directory, at most
+// DefaultMaxFileBytes (ErrTooLarge past that). For the embedded server,
+// symbolic links are not followed. DownloadTo streams instead.
 func (s *Session) Download(ctx context.Context, relPath string) ([]byte, error) {
-	rel, err := cleanRel(relPath)
-	if err != nil {
+	var b bytes.Buffer
+	if _, err := s.DownloadTo(ctx, relPath, &b, DefaultMaxFileBytes); err != nil {
 		return nil, err
 	}
-	if s.server != nil {
-		return os.ReadFile(filepath.Join(s.server.WorkDir(), filepath.FromSlash(rel)))
-	}
-	if !s.cfg.FilesThroughKernel {
-		data, err := s.client.DownloadFile(ctx, rel)
-		if !errors.Is(err, jupyter.ErrNoContentsAPI) {
-			return data, err
-		}
-	}
-	// Outputs are capped per execution, so read in chunks well under the
-	// cap.
-	var data []byte
-	for off := 0; ; {
-		var out struct {
-			Data string `json:"data"`
-			EOF  bool   `json:"eof"`
-		}
-		code := fmt.Sprintf("def __agentteam_get():\n    import base64, json\n    with open(%s, 'rb') as f:\n        f.seek(%d)\n        b = f.read(%d)\n    print(json.dumps({'data': base64.b64encode(b).decode(), 'eof': len(b) < %d}))\n__agentteam_get(); del __agentteam_get\n",
-			pyString(rel), off, downloadChunk, downloadChunk)
-		if err := s.internal(ctx, code, &out); err != nil {
-			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
-		}
-		chunk, err := base64.StdEncoding.DecodeString(out.Data)
-		if err != nil {
-			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
-		}
-		data = append(data, chunk...)
-		off += len(chunk)
-		if out.EOF {
-			return data, nil
-		}
-	}
+	return b.Bytes(), nil
 }
 
 // downloadChunk is the most read per execution when files move through the
