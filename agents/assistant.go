@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -430,6 +432,11 @@ func (a *Assistant) complete(ctx context.Context, withTools bool, yield func(*Me
 			// try again with a smaller window (twice at most).
 			if errors.Is(serr, llm.ErrContextTooLong) && !streamed && a.win.size > 0 && attempt < 2 && ctx.Err() == nil {
 				a.win.size = a.win.size * 3 / 4
+				if m := windowInError.FindStringSubmatch(serr.Error()); m != nil {
+					if n, err := strconv.Atoi(m[1]); err == nil && n > 2*a.win.answer && n < a.win.size {
+						a.win.size = n
+					}
+				}
 				a.log.Info("the endpoint found the request too long; shrinking the context window", "agent", a.name, "window", a.win.size)
 				continue
 			}
@@ -473,6 +480,11 @@ func (a *Assistant) complete(ctx context.Context, withTools bool, yield func(*Me
 		return final, true, nil
 	}
 }
+
+// windowInError finds the window an endpoint states in its "too long"
+// error (OpenAI and vLLM: "maximum context length is 4096 tokens";
+// llama.cpp: "n_ctx": 4096).
+var windowInError = regexp.MustCompile(`(?i)(?:maximum context length is|n_ctx\W{0,4}|context size of|context window of)\s*(\d{3,7})`)
 
 // joinNonEmpty joins the distinct non-empty parts with blank lines (the
 // reasoning field's text arrives both streamed and in the final response).

@@ -68,7 +68,7 @@ type CodeExecutorConfig struct {
 	// models that see images.
 	Vision    bool
 	MaxImages int
-	Logger         *slog.Logger
+	Logger    *slog.Logger
 	// Tracer records an execute_tool span per block run (nil: none).
 	Tracer *telemetry.Tracer
 }

@@ -84,6 +84,8 @@ type Client struct {
 	base string
 	log  *slog.Logger
 
+	hc   *http.Client
+
 	mu     sync.Mutex
 	usage  llm.Usage
 	quirks quirks
@@ -157,7 +159,7 @@ func New(cfg Config) (*Client, error) {
 	oc := goopenai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	oc.HTTPClient = hc
-	c := &Client{cfg: cfg, api: goopenai.NewClientWithConfig(oc), base: oc.BaseURL, log: log}
+	c := &Client{cfg: cfg, api: goopenai.NewClientWithConfig(oc), base: oc.BaseURL, log: log, hc: hc}
 	if reasoningModel(cfg.Model) {
 		c.quirks = quirks{maxCompletion: true, noTemperature: true}
 	}
