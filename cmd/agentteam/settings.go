@@ -49,6 +49,8 @@ type JupyterSettings struct {
 	Timeout      time.Duration `mapstructure:"timeout" yaml:"timeout"`
 	StartTimeout time.Duration `mapstructure:"start_timeout" yaml:"start_timeout"`
 	Binary       string        `mapstructure:"binary" yaml:"binary"`
+	RemoteDir    string        `mapstructure:"remote_dir" yaml:"remote_dir"`
+	KeepRemote   bool          `mapstructure:"keep_remote" yaml:"keep_remote"`
 }
 
 // SandboxSettings: confinement of the embedded server's kernels.
@@ -94,6 +96,8 @@ func defaultSettings() map[string]any {
 		"jupyter.timeout":           "120s",
 		"jupyter.start_timeout":     "60s",
 		"jupyter.binary":            "",
+		"jupyter.remote_dir":        "agentteam",
+		"jupyter.keep_remote":       false,
 		"sandbox.enabled":           true,
 		"sandbox.network":           false,
 		"sandbox.memory":            "4GiB",
@@ -311,23 +315,6 @@ func parseBytes(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
-// redactedYAML renders the settings with secrets replaced.
-func redactedYAML(s *Settings, apiKeySet bool) (string, error) {
-	c := *s
-	if c.Jupyter.Token != "" {
-		c.Jupyter.Token = "[REDACTED]"
-	}
-	b, err := yaml.Marshal(&c)
-	if err != nil {
-		return "", err
-	}
-	out := string(b)
-	if apiKeySet {
-		out += "# the API key is set (from the environment) and not shown\n"
-	}
-	return out, nil
-}
-
 // endpoint is the resolved model endpoint.
 type endpoint struct {
 	BaseURL string
@@ -372,6 +359,8 @@ func resolveEndpoint(s *Settings) (*endpoint, error) {
 			ep.BaseURL, ep.Source = "https://api.openai.com/v1", "OPENAI_API_KEY"
 		} else if probeOllama() {
 			ep.BaseURL, ep.Source = ollamaURL, "a local Ollama"
+		} else if ep.Model != "" && ep.APIKey == "" {
+			return nil, &exitError{code: 2, err: fmt.Errorf("no API key for the model %s: set OPENAI_API_KEY (or AGENTTEAM_API_KEY, or name the variable with --api-key-env), or give --base-url for an endpoint that needs no key", ep.Model)}
 		} else {
 			return nil, &exitError{code: 2, err: errNoEndpoint}
 		}
