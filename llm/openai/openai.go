@@ -84,7 +84,7 @@ type Client struct {
 	base string
 	log  *slog.Logger
 
-	hc   *http.Client
+	hc *http.Client
 
 	mu     sync.Mutex
 	usage  llm.Usage

@@ -27,7 +27,7 @@ func TestDiscoverContextWindow(t *testing.T) {
 			"GET /v1/models": `{"object":"list","data":[{"id":"model.gguf","object":"model","meta":{"n_ctx_train":40960}}]}`,
 			"GET /props":     `{"default_generation_settings":{"n_ctx":8192},"total_slots":1}`}, 8192, "llama.cpp"},
 		{"Ollama with num_ctx", "qwen3:8b", map[string]string{
-			"GET /v1/models":  `{"object":"list","data":[{"id":"qwen3:8b"},{"id":"llama3.2"}]}`,
+			"GET /v1/models": `{"object":"list","data":[{"id":"qwen3:8b"},{"id":"llama3.2"}]}`,
 			"POST /api/show": `{"parameters":"temperature 0.6\nnum_ctx 16384","model_info":{"qwen3.context_length":40960}}`}, 16384, "num_ctx"},
 		{"Ollama default", "qwen3:8b", map[string]string{
 			"POST /api/show": `{"parameters":"temperature 0.6","model_info":{"qwen3.context_length":40960}}`}, 4096, "Ollama default"},
