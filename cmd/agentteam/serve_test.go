@@ -445,9 +445,12 @@ func TestServeSIGTERMLeavesNoKernel(t *testing.T) {
 		started = strings.Contains(data, `"output"`) && strings.Contains(data, "started")
 	}
 	resp.Body.Close()
+	var r0 runRecord
+	app.getJSON(t, "/v1/runs/"+id, &r0)
+	require.Equal(t, "running", r0.Status, "%+v\n%s", r0, se.String())
 	// The run's kernel and the pool's warm one (started in its place or
 	// still starting): embedded servers under the data directory.
-	require.Eventually(t, func() bool { return len(jupytertest.ProcessesMatching(data)) > 0 }, 30*time.Second, 100*time.Millisecond)
+	require.NotEmpty(t, jupytertest.ProcessesMatching(data), "kernels under %s; server log: %s", data, se.String())
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
