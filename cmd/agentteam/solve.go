@@ -63,7 +63,12 @@ notebook.ipynb, report.md, transcript.jsonl and files/.
 Exit status: 0 when the task finished; 1 when it stopped early (max turns,
 timeout) or on model or kernel errors; 2 for bad usage or configuration;
 130/143 when interrupted by SIGINT/SIGTERM (outputs are written first).`,
-		Args: cobra.ExactArgs(1),
+		Example: `  agentteam solve "Clean examples/messy/sales.csv and plot revenue by region"
+  agentteam solve "Which product sells best?" --file sales.csv --model gpt-4o-mini
+  agentteam solve "Summarise data.csv" --base-url http://127.0.0.1:11434/v1 --model llama3.1
+  agentteam solve "Clean examples/messy/sales.csv" --model replay:examples/messy/replay.md
+  agentteam solve "Fit a model to data.csv" --jupyter-url http://jupyter:8888 --token "$JUPYTER_TOKEN"`,
+		Args: taskArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Task = args[0]
 			flagKeys := solveFlagKeys
@@ -187,6 +192,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		if err != nil {
 			return usageErrorf("%s", redact(err.Error(), secrets...))
 		}
+		if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
+			return err
+		}
 		model = c
 	}
 
@@ -204,6 +212,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		outDir = filepath.Join("agentteam-out", time.Now().Format("20060102-150405"))
 	}
 	if outDir, err = filepath.Abs(outDir); err != nil {
+		return err
+	}
+	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
