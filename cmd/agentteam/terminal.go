@@ -49,13 +49,13 @@ type terminal struct {
 	secrets  []string
 	enc      *json.Encoder
 
-	mu      sync.Mutex
-	speaker string    // whose streamed text is being printed
-	md      *mdStream // the speaker's text not yet rendered
-	lineOut bool      // the last thing written ended a line
-	shown   int       // output characters shown for the current execution
-	lines   map[string]*lineBuffer
-	spin    *spinner
+	mu       sync.Mutex
+	speaker  string    // whose streamed text is being printed
+	md       *mdStream // the speaker's text not yet rendered
+	lineOut  bool      // the last thing written ended a line
+	shown    int       // output characters shown for the current execution
+	lines    map[string]*lineBuffer
+	spin     *spinner
 	gap      bool        // a blank line is due before the next segment of the turn
 	thinking *lineBuffer // the speaker's reasoning not yet shown
 	thought  bool        // the speaker's reasoning was streamed
