@@ -152,7 +152,7 @@ func TestSolveEndToEndEmbedded(t *testing.T) {
 		"Clean data.csv", "--model", "fake-model", "--verbose")
 	require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	assert.Contains(t, r.stdout, "── coder ──")
-	assert.Contains(t, r.stdout, "stop reason: Text 'TERMINATE' mentioned")
+	assert.Contains(t, r.stdout, "stop reason: finished")
 	assertOutputs(t, r)
 	assertModelSawError(t, srv)
 	assertNoSecrets(t, r, testKey)
@@ -195,7 +195,7 @@ func TestSolveMaxTurnsWritesOutputs(t *testing.T) {
 	r := runSolveBinary(t, dir, []string{"OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + testKey},
 		"Think forever", "--model", "m", "--max-turns", "4", "--no-sandbox")
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "did not finish: Maximum number of turns 4 reached")
+	assert.Contains(t, r.stderr, "did not finish: 4 turns reached")
 	assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "one line: %s", r.stderr)
 	assert.FileExists(t, filepath.Join(r.out, "notebook.ipynb"))
 	assert.FileExists(t, filepath.Join(r.out, "report.md"))

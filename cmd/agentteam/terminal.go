@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/solve"
 )
 
 // terminal shows a run as it happens: each message under its agent's name
@@ -260,29 +262,48 @@ func (t *terminal) done() {
 	t.stopSpin()
 }
 
+// event renders one event of a run.
+func (t *terminal) event(ev solve.Event) {
+	if t.json {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopSpin()
+		t.enc.Encode(ev)
+		return
+	}
+	switch ev.Type {
+	case solve.EventStatus:
+		t.status(ev.Text)
+	case solve.EventNote:
+		t.note(ev.Text)
+	case solve.EventMessage:
+		t.show(ev.Message)
+	case solve.EventSummary:
+		t.summary(ev.Summary)
+	}
+}
+
 // summary closes the run: the final answer and where everything is.
-func (t *terminal) summary(s runSummary, answer, outDir string, produced []string) {
+func (t *terminal) summary(s *solve.Summary) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopSpin()
-	if t.json {
-		t.enc.Encode(map[string]any{"event": "summary", "stop_reason": s.StopReason, "finished": s.Finished,
-			"turns": s.Turns, "tokens": s.Tokens, "duration_ms": s.Duration.Milliseconds(),
-			"output_dir": outDir, "files": produced, "final_answer": answer, "replay": s.Replay})
-		return
-	}
 	if t.quiet {
-		if answer != "" {
-			t.write(answer + "\n")
+		if s.FinalAnswer != "" {
+			t.write(s.FinalAnswer + "\n")
 		}
 		return
 	}
 	t.write("\n" + t.name.Render("── summary ──") + "\n")
+	tokens := "none"
+	if s.Usage != nil {
+		tokens = strconv.Itoa(s.Usage.Total())
+	}
 	fmt.Fprintf(&redactWriter{w: t.out, secrets: t.secrets},
-		"stop reason: %s\nturns: %d   tokens: %d   time: %s\noutputs: %s (notebook.ipynb, report.md, transcript.jsonl, files/)\n",
-		s.StopReason, s.Turns, s.Tokens, s.Duration.Round(100*time.Millisecond), outDir)
-	if len(produced) > 0 {
-		t.write("files written by the code: " + strings.Join(produced, ", ") + "\n")
+		"stop reason: %s\nturns: %d   tokens: %s   time: %s\noutputs: %s (notebook.ipynb, report.md, transcript.jsonl, files/)\n",
+		s.Reason, s.Turns, tokens, s.Duration.Round(100*time.Millisecond), s.OutputDir)
+	if len(s.Files) > 0 {
+		t.write("files written by the code: " + strings.Join(s.Files, ", ") + "\n")
 	}
 	if s.Replay {
 		t.write(t.warn.Render("(replayed answers: no model was called)") + "\n")

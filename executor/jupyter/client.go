@@ -57,6 +57,19 @@ func (e *APIError) Error() string {
 	return s
 }
 
+// UnauthorizedError is ErrUnauthorized with the status the server answered.
+type UnauthorizedError struct {
+	StatusCode   int
+	Method, Path string
+	URL          string // the server, without its token
+}
+
+func (e *UnauthorizedError) Error() string {
+	return fmt.Sprintf("jupyter server refused the token (HTTP %d): check the token (%s %s at %s)", e.StatusCode, e.Method, e.Path, e.URL)
+}
+
+func (e *UnauthorizedError) Unwrap() error { return ErrUnauthorized }
+
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	// URL is the server's base URL, with any path prefix:
@@ -268,7 +281,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		return resp.StatusCode, c.transportError(ctx, method, path, err)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return resp.StatusCode, fmt.Errorf("%w (%s %s at %s)", ErrUnauthorized, method, path, c.URL())
+		return resp.StatusCode, &UnauthorizedError{StatusCode: resp.StatusCode, Method: method, Path: path, URL: c.URL()}
 	}
 	if resp.StatusCode >= 300 {
 		return resp.StatusCode, &APIError{Method: method, Path: path, StatusCode: resp.StatusCode, Message: c.redact(serverMessage(data))}
