@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
-	"sync"
 	"syscall"
 
 	charmlog "github.com/charmbracelet/log"
+
+	"github.com/agentteam/agentteam/redact"
 )
 
 // exitError carries a process exit status with its error.
@@ -89,7 +89,7 @@ func redactErr(err error, secrets ...string) error {
 	if err == nil {
 		return nil
 	}
-	msg := redact(err.Error(), secrets...)
+	msg := redactText(err.Error(), secrets...)
 	if msg == err.Error() {
 		return err
 	}
@@ -100,39 +100,20 @@ func redactErr(err error, secrets ...string) error {
 	return errors.New(msg)
 }
 
-func redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
-}
-
-// redactWriter removes secrets from everything written through it.
-type redactWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	secrets []string
-}
-
-func (r *redactWriter) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, err := io.WriteString(r.w, redact(string(p), r.secrets...)); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+// redactText removes the given secrets, and those of the environment (see
+// package redact), from s.
+func redactText(s string, secrets ...string) string {
+	return redact.FromEnv(os.Environ(), secrets...).String(s)
 }
 
 // newLogger returns the CLI's logger: charmbracelet/log on stderr, debug
-// level with --verbose, secrets removed from every line.
-func newLogger(w io.Writer, verbose bool, secrets ...string) *slog.Logger {
+// level with --verbose, every line through red.
+func newLogger(w io.Writer, verbose bool, red *redact.Redactor) *slog.Logger {
 	level := charmlog.InfoLevel
 	if verbose {
 		level = charmlog.DebugLevel
 	}
-	h := charmlog.NewWithOptions(&redactWriter{w: w, secrets: secrets}, charmlog.Options{
+	h := charmlog.NewWithOptions(red.Writer(w), charmlog.Options{
 		Level:           level,
 		ReportTimestamp: verbose,
 		Prefix:          "agentteam",

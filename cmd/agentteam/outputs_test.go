@@ -91,6 +91,18 @@ func TestSecretsReachNoOutput(t *testing.T) {
 	})
 }
 
+// errorLines counts the lines of stderr, without the warning a run
+// without the sandbox starts with.
+func errorLines(stderr string) int {
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if !strings.Contains(l, "WARNING: the kernel runs without the sandbox") {
+			n++
+		}
+	}
+	return n
+}
+
 func writeCreds(t *testing.T, dir string, secrets []string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "creds.txt"), []byte(strings.Join(secrets, "\n")+"\n"), 0o600))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/llm/openai"
 	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/solve"
 )
 
@@ -159,9 +161,11 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	// Secrets that must never be printed: the Jupyter token and the key.
-	secrets := []string{s.Jupyter.Token, ep.APIKey}
-	logger := newLogger(stderr, o.Verbose, secrets...)
+	// One redactor for every byte written: the key (in replay mode too),
+	// the Jupyter token, secret-looking variables of the environment, and
+	// (added by the run) the embedded server's token.
+	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
+	logger := newLogger(stderr, o.Verbose, red)
 
 	var model llm.Client
 	replay := ep.Replay != ""
@@ -183,7 +187,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 			StreamIdleTimeout: s.Model.StreamIdleTimeout, MaxRetries: s.Model.MaxRetries, Logger: logger,
 		})
 		if err != nil {
-			return usageErrorf("%s", redact(err.Error(), secrets...))
+			return usageErrorf("%s", red.String(err.Error()))
 		}
 		model = c
 	}
@@ -204,6 +208,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if outDir, err = filepath.Abs(outDir); err != nil {
 		return err
 	}
+	if err := checkOutDir(outDir); err != nil {
+		return err
+	}
+	maxFile, maxFiles := s.Output.fileLimits()
 	mem, _ := parseBytes(s.Sandbox.Memory)
 	runner, err := solve.New(solve.Config{
 		Model:   model,
@@ -214,21 +222,28 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
 		},
-		OutDir:      outDir,
-		MaxTurns:    s.Team.MaxTurns,
-		Timeout:     s.Team.Timeout,
-		ExecTimeout: s.Jupyter.Timeout,
-		MaxHistory:  s.Team.MaxHistory,
-		LoopLimit:   s.Team.LoopLimit,
-		Secrets:     secrets,
-		Version:     version,
-		Logger:      logger,
+		OutDir:        outDir,
+		MaxTurns:      s.Team.MaxTurns,
+		Timeout:       s.Team.Timeout,
+		ExecTimeout:   s.Jupyter.Timeout,
+		MaxHistory:    s.Team.MaxHistory,
+		LoopLimit:     s.Team.LoopLimit,
+		Redactor:      red,
+		MaxFileBytes:  maxFile,
+		MaxFilesBytes: maxFiles,
+		Version:       version,
+		Logger:        logger,
 	})
 	if err != nil {
 		return err
 	}
 
-	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, secrets...)
+	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, red)
+	if !s.Sandbox.Enabled && s.Jupyter.URL == "" {
+		// On stderr, whatever the mode (-q and --json too).
+		fmt.Fprintln(ui.err, "agentteam: WARNING: the kernel runs without the sandbox (--no-sandbox, sandbox.enabled: false or AGENTTEAM_SANDBOX_ENABLED=false): code the model writes, or a data file talks it into, runs with your user's full access to this machine.")
+		_ = ui.errw.Flush()
+	}
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
 	}
@@ -250,7 +265,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	case ctx.Err() != nil:
 		return interrupted(ctx)
 	case sum == nil && runErr != nil:
-		return errors.New(oneLineText(redact(runErr.Error(), secrets...)))
+		return errors.New(oneLineText(red.String(runErr.Error())))
 	case sum == nil:
 		return errors.New("the run ended without a summary")
 	case sum.Cause == solve.ModelError || sum.Cause == solve.KernelError:
@@ -259,6 +274,28 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		return &exitError{code: 1, err: fmt.Errorf("the task did not finish: %s (outputs in %s)", sum.Reason, sum.OutputDir)}
 	}
 	return nil
+}
+
+// checkOutDir makes sure the output directory can be written before
+// anything starts: bad usage (exit 2) with a one-line cause otherwise.
+func checkOutDir(dir string) error {
+	fail := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return usageErrorf("--out %s: cannot write there: %v", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	f, err := os.CreateTemp(dir, ".agentteam-write-test-*")
+	if err != nil {
+		return fail(err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 func oneLineText(s string) string {

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/charmbracelet/lipgloss"
 	"golang.org/x/term"
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/solve"
 )
 
@@ -27,7 +29,8 @@ type terminal struct {
 	json     bool
 	quiet    bool
 	tty      bool
-	secrets  []string
+	outw     *redact.Writer // out and err, secrets removed
+	errw     *redact.Writer
 	enc      *json.Encoder
 
 	mu        sync.Mutex
@@ -42,8 +45,11 @@ type terminal struct {
 
 const maxShownOutput = 4000
 
-func newTerminal(out, errw io.Writer, asJSON, quiet bool, secrets ...string) *terminal {
-	t := &terminal{out: out, err: errw, json: asJSON, quiet: quiet, secrets: secrets, lineStart: true}
+// newTerminal writes to out and errw through red: every byte shown has
+// its secrets removed, also when one is split across writes.
+func newTerminal(out, errw io.Writer, asJSON, quiet bool, red *redact.Redactor) *terminal {
+	t := &terminal{json: asJSON, quiet: quiet, lineStart: true, outw: red.Writer(out), errw: red.Writer(errw)}
+	t.out, t.err = t.outw, t.errw
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		t.tty = true
 	}
@@ -52,12 +58,19 @@ func newTerminal(out, errw io.Writer, asJSON, quiet bool, secrets ...string) *te
 	t.code = r.NewStyle().Foreground(lipgloss.Color("10"))
 	t.dim = r.NewStyle().Faint(true)
 	t.warn = r.NewStyle().Foreground(lipgloss.Color("11"))
-	t.enc = json.NewEncoder(&redactWriter{w: out, secrets: secrets})
+	t.enc = json.NewEncoder(t.out)
 	return t
 }
 
 func (t *terminal) write(s string) {
-	io.WriteString(t.out, redact(s, t.secrets...))
+	io.WriteString(t.out, s)
+}
+
+// flush writes what the redactor held back (the start of what might have
+// been a secret).
+func (t *terminal) flush() {
+	_ = t.outw.Flush()
+	_ = t.errw.Flush()
 }
 
 // note prints a line for people (stderr in --json and --quiet modes).
@@ -73,7 +86,7 @@ func (t *terminal) note(s string) {
 	if t.quiet {
 		w = t.err
 	}
-	io.WriteString(w, redact(t.warn.Render(s), t.secrets...)+"\n")
+	io.WriteString(w, t.warn.Render(s)+"\n")
 }
 
 // status shows what is being waited for.
@@ -260,6 +273,7 @@ func (t *terminal) done() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopSpin()
+	t.flush()
 }
 
 // event renders one event of a run.
@@ -299,15 +313,33 @@ func (t *terminal) summary(s *solve.Summary) {
 	if s.Usage != nil {
 		tokens = strconv.Itoa(s.Usage.Total())
 	}
-	fmt.Fprintf(&redactWriter{w: t.out, secrets: t.secrets},
+	fmt.Fprintf(t.out,
 		"stop reason: %s\nturns: %d   tokens: %s   time: %s\noutputs: %s (notebook.ipynb, report.md, transcript.jsonl, files/)\n",
 		s.Reason, s.Turns, tokens, s.Duration.Round(100*time.Millisecond), s.OutputDir)
 	if len(s.Files) > 0 {
-		t.write("files written by the code: " + strings.Join(s.Files, ", ") + "\n")
+		names := make([]string, len(s.Files))
+		for i, f := range s.Files {
+			names[i] = termName(f)
+		}
+		t.write("files written by the code: " + strings.Join(names, ", ") + "\n")
+	}
+	if len(s.Skipped) > 0 {
+		t.write(t.warn.Render(fmt.Sprintf("%d files not copied into files/ (too large, links, ...): see report.md", len(s.Skipped))) + "\n")
 	}
 	if s.Replay {
 		t.write(t.warn.Render("(replayed answers: no model was called)") + "\n")
 	}
+}
+
+// termName shows a file name written by kernel code on the terminal:
+// quoted, with escapes, when it holds anything but printable characters.
+func termName(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == '"' || r == '\\' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // spinner animates a waiting line on a terminal.
