@@ -34,16 +34,17 @@ type solveOptions struct {
 
 // solveFlagKeys binds settings to flags of the same meaning.
 var solveFlagKeys = map[string]string{
-	"model.name":        "model",
-	"model.base_url":    "base-url",
-	"model.api_key_env": "api-key-env",
-	"jupyter.url":       "jupyter-url",
-	"jupyter.token":     "token",
-	"jupyter.kernel":    "kernel",
-	"team.max_turns":    "max-turns",
-	"team.timeout":      "timeout",
-	"output.dir":        "out",
-	"sandbox.network":   "allow-network",
+	"model.name":          "model",
+	"model.base_url":      "base-url",
+	"model.api_key_env":   "api-key-env",
+	"jupyter.url":         "jupyter-url",
+	"jupyter.token":       "token",
+	"jupyter.kernel":      "kernel",
+	"jupyter.keep_remote": "keep-remote",
+	"team.max_turns":      "max-turns",
+	"team.timeout":        "timeout",
+	"output.dir":          "out",
+	"sandbox.network":     "allow-network",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -89,6 +90,7 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
+	f.Bool("keep-remote", false, "keep the run's directory (agentteam/<run id>) on a remote server")
 	f.Int("max-turns", 0, "stop after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop the whole run after this long (default 30m)")
 	f.String("out", "", "output directory (default ./agentteam-out/<timestamp>)")
@@ -165,6 +167,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	// the Jupyter token, secret-looking variables of the environment, and
 	// (added by the run) the embedded server's token.
 	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
+	if s.Model.APIKeyEnv != "" {
+		red.Add(os.Getenv(s.Model.APIKeyEnv))
+	}
 	logger := newLogger(stderr, o.Verbose, red)
 
 	var model llm.Client
@@ -213,6 +218,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	}
 	maxFile, maxFiles := s.Output.fileLimits()
 	mem, _ := parseBytes(s.Sandbox.Memory)
+	maxTurns := s.Team.MaxTurns
+	if maxTurns == 0 {
+		maxTurns = -1 // no bound
+	}
 	runner, err := solve.New(solve.Config{
 		Model:   model,
 		Prompts: ps,
@@ -222,8 +231,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
 		},
+		RemoteDir:     s.Jupyter.RemoteDir,
+		KeepRemote:    s.Jupyter.KeepRemote,
 		OutDir:        outDir,
-		MaxTurns:      s.Team.MaxTurns,
+		MaxTurns:      maxTurns,
 		Timeout:       s.Team.Timeout,
 		ExecTimeout:   s.Jupyter.Timeout,
 		MaxHistory:    s.Team.MaxHistory,
