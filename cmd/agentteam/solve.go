@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +64,12 @@ notebook.ipynb, report.md, transcript.jsonl and files/.
 Exit status: 0 when the task finished; 1 when it stopped early (max turns,
 timeout) or on model or kernel errors; 2 for bad usage or configuration;
 130/143 when interrupted by SIGINT/SIGTERM (outputs are written first).`,
-		Args: cobra.ExactArgs(1),
+		Example: `  agentteam solve "Clean examples/messy/sales.csv and plot revenue by region"
+  agentteam solve "Which product sells best?" --file sales.csv --model gpt-4o-mini
+  agentteam solve "Summarise data.csv" --base-url http://127.0.0.1:11434/v1 --model llama3.1
+  agentteam solve "Clean examples/messy/sales.csv" --model replay:examples/messy/replay.md
+  agentteam solve "Fit a model to data.csv" --jupyter-url http://jupyter:8888 --token "$JUPYTER_TOKEN"`,
+		Args: taskArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Task = args[0]
 			flagKeys := solveFlagKeys
@@ -194,6 +198,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		if err != nil {
 			return usageErrorf("%s", red.String(err.Error()))
 		}
+		if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
+			return err
+		}
 		model = c
 	}
 
@@ -285,28 +292,6 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		return &exitError{code: 1, err: fmt.Errorf("the task did not finish: %s (outputs in %s)", sum.Reason, sum.OutputDir)}
 	}
 	return nil
-}
-
-// checkOutDir makes sure the output directory can be written before
-// anything starts: bad usage (exit 2) with a one-line cause otherwise.
-func checkOutDir(dir string) error {
-	fail := func(err error) error {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return usageErrorf("--out %s: cannot write there: %v", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(err)
-	}
-	f, err := os.CreateTemp(dir, ".agentteam-write-test-*")
-	if err != nil {
-		return fail(err)
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
 }
 
 func oneLineText(s string) string {

@@ -49,6 +49,7 @@ type terminal struct {
 	width    int
 	red      *redact.Redactor
 	outw     *redact.Writer // out and err, secrets removed
+	rawOut   io.Writer      // what outw writes to
 	errw     *redact.Writer
 	enc      *json.Encoder
 
@@ -122,7 +123,7 @@ func newTerminalWith(out, errw io.Writer, o termOptions) *terminal {
 	red.Add(o.Secrets...)
 	t := &terminal{red: red, outw: red.Writer(out), errw: red.Writer(errw), json: o.JSON, quiet: o.Quiet, lineOut: true,
 		lines: map[string]*lineBuffer{}, tty: o.TTY, color: o.Color && o.TTY, width: max(o.Width, 20)}
-	t.out, t.err = t.outw, t.errw
+	t.out, t.err, t.rawOut = t.outw, t.errw, out
 	r := lipgloss.NewRenderer(out)
 	t.profile = termenv.Ascii
 	if t.color {
