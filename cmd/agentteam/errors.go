@@ -114,6 +114,17 @@ func redactText(s string, secrets ...string) string {
 	return redact.FromEnv(os.Environ(), secrets...).String(s)
 }
 
+// sgrWriter drops every escape sequence but colours from what is written
+// through it (log lines can quote kernel output or model text).
+type sgrWriter struct{ w io.Writer }
+
+func (s sgrWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(s.w, keepOnlySGR(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // newLogger returns the CLI's logger: charmbracelet/log on stderr, debug
 // level with --verbose, every line through red.
 func newLogger(w io.Writer, verbose bool, red *redact.Redactor) *slog.Logger {
@@ -121,7 +132,7 @@ func newLogger(w io.Writer, verbose bool, red *redact.Redactor) *slog.Logger {
 	if verbose {
 		level = charmlog.DebugLevel
 	}
-	h := charmlog.NewWithOptions(red.Writer(w), charmlog.Options{
+	h := charmlog.NewWithOptions(sgrWriter{red.Writer(w)}, charmlog.Options{
 		Level:           level,
 		ReportTimestamp: verbose,
 		Prefix:          "agentteam",
