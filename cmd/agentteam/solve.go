@@ -12,12 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentteam/agentteam/executor/local"
-	"github.com/agentteam/agentteam/executor/session"
-	"github.com/agentteam/agentteam/llm"
-	"github.com/agentteam/agentteam/llm/openai"
-	"github.com/agentteam/agentteam/prompts"
-	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/solve"
 )
 
@@ -167,50 +161,18 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	// One redactor for every byte written: the key (in replay mode too),
-	// the Jupyter token, secret-looking variables of the environment, and
-	// (added by the run) the embedded server's token.
-	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
-	if s.Model.APIKeyEnv != "" {
-		red.Add(os.Getenv(s.Model.APIKeyEnv))
-	}
+	red := newRedactor(s, ep)
 	logger := newLogger(stderr, o.Verbose, red)
 
-	var model llm.Client
-	replay := ep.Replay != ""
-	if replay {
-		r, err := llm.LoadReplay(ep.Replay)
-		if err != nil {
-			return usageErrorf("%v", err)
-		}
-		model = r
-	} else {
-		var temp *float32
-		if s.Model.Temperature > 0 {
-			t := float32(s.Model.Temperature)
-			temp = &t
-		}
-		c, err := openai.New(openai.Config{
-			BaseURL: ep.BaseURL, APIKey: ep.APIKey, Model: ep.Model, Temperature: temp,
-			MaxTokens: s.Model.MaxTokens, RequestTimeout: s.Model.RequestTimeout,
-			StreamIdleTimeout: s.Model.StreamIdleTimeout, MaxRetries: s.Model.MaxRetries, Logger: logger,
-		})
-		if err != nil {
-			return usageErrorf("%s", red.String(err.Error()))
-		}
-		if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
-			return err
-		}
-		model = c
+	model, err := newModel(ctx, s, ep, logger, red)
+	if err != nil {
+		return err
 	}
+	replay := ep.Replay != ""
 
 	files, err := taskFiles(o.Task, o.Files)
 	if err != nil {
 		return err
-	}
-	ps, err := prompts.New(prompts.Config{Dir: s.Prompts.Dir})
-	if err != nil {
-		return configError("prompts.dir: %v", err)
 	}
 
 	outDir := s.Output.Dir
@@ -223,35 +185,12 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
-	maxFile, maxFiles := s.Output.fileLimits()
-	mem, _ := parseBytes(s.Sandbox.Memory)
-	maxTurns := s.Team.MaxTurns
-	if maxTurns == 0 {
-		maxTurns = -1 // no bound
+	cfg, err := solveConfig(s, model, red, logger)
+	if err != nil {
+		return err
 	}
-	runner, err := solve.New(solve.Config{
-		Model:   model,
-		Prompts: ps,
-		Session: session.Config{
-			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
-			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
-			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
-			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
-		},
-		RemoteDir:     s.Jupyter.RemoteDir,
-		KeepRemote:    s.Jupyter.KeepRemote,
-		OutDir:        outDir,
-		MaxTurns:      maxTurns,
-		Timeout:       s.Team.Timeout,
-		ExecTimeout:   s.Jupyter.Timeout,
-		MaxHistory:    s.Team.MaxHistory,
-		LoopLimit:     s.Team.LoopLimit,
-		Redactor:      red,
-		MaxFileBytes:  maxFile,
-		MaxFilesBytes: maxFiles,
-		Version:       version,
-		Logger:        logger,
-	})
+	cfg.OutDir = outDir
+	runner, err := solve.New(cfg)
 	if err != nil {
 		return err
 	}
