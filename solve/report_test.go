@@ -14,7 +14,7 @@ import (
 
 // File names come from kernel code: a newline, an escape sequence or a
 // bidi override in one cannot break report.md's lists or hide in them.
-// They show as Go escapes (markdown-escaped: \n in the file renders as \n).
+// They show as Go escapes, markdown-escaped (a newline reads \n).
 func TestReportEscapesFileNames(t *testing.T) {
 	dir := t.TempDir()
 	files := filepath.Join(dir, "files")
