@@ -355,7 +355,8 @@ func (ru *run) do(parent context.Context, task Task) {
 		res, err := executor.Execute(runCtx, k, executor.Request{Code: code, Timeout: ru.cfg.InspectTimeout})
 		if res != nil {
 			out.AddInspection(code, res)
-			text += "\n\nData summary (from the kernel, before planning):\n" + TruncateMiddle(res.Text(), ru.cfg.MaxSummaryBytes)
+			summary, _ := executor.TruncateText(res.Text(), ru.cfg.MaxSummaryBytes)
+			text += "\n\nData summary (from the kernel, before planning):\n" + summary
 		}
 		if err != nil && runCtx.Err() != nil {
 			ru.finish(ctx, runCtx, sum, k, inputs, err)
