@@ -131,6 +131,9 @@ func OutputText(o Output) string {
 		} else if plain == "" && len(rich) > 0 {
 			fmt.Fprintf(&b, "[%s output]\n", strings.Join(rich, ", "))
 		}
+		for _, n := range o.Omitted {
+			fmt.Fprintf(&b, "[%s]\n", n)
+		}
 		return b.String()
 	}
 	return ""
