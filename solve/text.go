@@ -1,9 +1,7 @@
 package solve
 
 import (
-	"io"
 	"strings"
-	"sync"
 
 	"github.com/agentteam/agentteam/agents"
 )
@@ -92,29 +90,3 @@ func Truncate(s string, max int) string {
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
-}
-
-// redactWriter removes secrets from everything written through it. Each
-// Write must carry whole lines (a JSON encoder's writes do).
-type redactWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	secrets []string
-}
-
-func (r *redactWriter) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, err := io.WriteString(r.w, redact(string(p), r.secrets...)); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
