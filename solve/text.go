@@ -62,24 +62,58 @@ func EscapeProse(s string) string {
 			b.WriteString(line)
 			continue
 		}
-		inCode := false
-		for _, r := range line {
-			switch {
-			case r == '`':
-				inCode = !inCode
-				b.WriteRune(r)
-			case inCode:
-				b.WriteRune(r)
-			case r == '$':
+		for j := 0; j < len(line); {
+			c := line[j]
+			switch c {
+			case '`':
+				// A run of n backticks opens a code span only where a run
+				// of exactly n closes it; otherwise markdown shows it as
+				// it is, and escaping goes on after it.
+				n := backtickRun(line, j)
+				end := closingRun(line, j+n, n)
+				if end < 0 {
+					end = j + n
+				}
+				b.WriteString(line[j:end])
+				j = end
+				continue
+			case '$':
 				b.WriteString(`\$`)
-			case r == '<':
+			case '<':
 				b.WriteString("&lt;")
 			default:
-				b.WriteRune(r)
+				b.WriteByte(c)
 			}
+			j++
 		}
 	}
 	return b.String()
+}
+
+// backtickRun is the length of the run of backticks at s[i:].
+func backtickRun(s string, i int) int {
+	n := 0
+	for i+n < len(s) && s[i+n] == '`' {
+		n++
+	}
+	return n
+}
+
+// closingRun returns the end of the first run of exactly n backticks at or
+// after s[from:], or -1.
+func closingRun(s string, from, n int) int {
+	for i := from; i < len(s); {
+		if s[i] != '`' {
+			i++
+			continue
+		}
+		m := backtickRun(s, i)
+		if m == n {
+			return i + m
+		}
+		i += m
+	}
+	return -1
 }
 
 // Truncate shortens s to at most max bytes (on a rune boundary), ending it
