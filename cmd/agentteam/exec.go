@@ -320,23 +320,10 @@ func printOutput(stdout, stderr io.Writer, out executor.Output, lines map[string
 		io.WriteString(w, sanitizeText(lb.add(out.Text)))
 	case executor.OutputError:
 		flushLines(stdout, stderr, lines)
-		if len(out.Traceback) > 0 {
-			io.WriteString(stderr, sanitizeText(strings.Join(out.Traceback, "\n"))+"\n")
-		} else {
-			fmt.Fprintf(stderr, "%s: %s\n", sanitizeText(out.EName), sanitizeText(out.EValue))
-		}
+		io.WriteString(stderr, sanitizeText(executor.OutputText(out)))
 	case executor.OutputExecuteResult, executor.OutputDisplayData:
 		flushLines(stdout, stderr, lines)
-		for _, f := range out.Files {
-			fmt.Fprintf(stdout, "[saved %s]\n", sanitizeText(f))
-		}
-		if t, ok := out.Data["text/plain"].(string); ok && t != "" {
-			io.WriteString(stdout, sanitizeText(strings.TrimRight(t, "\n"))+"\n")
-		} else if len(out.Files) == 0 {
-			for mime := range out.Data {
-				fmt.Fprintf(stdout, "[%s output]\n", sanitizeText(mime))
-			}
-		}
+		io.WriteString(stdout, sanitizeText(executor.OutputText(out)))
 	}
 }
 
