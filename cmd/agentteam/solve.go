@@ -32,17 +32,19 @@ type solveOptions struct {
 
 // solveFlagKeys binds settings to flags of the same meaning.
 var solveFlagKeys = map[string]string{
-	"model.name":          "model",
-	"model.base_url":      "base-url",
-	"model.api_key_env":   "api-key-env",
-	"jupyter.url":         "jupyter-url",
-	"jupyter.token":       "token",
-	"jupyter.kernel":      "kernel",
-	"jupyter.keep_remote": "keep-remote",
-	"team.max_turns":      "max-turns",
-	"team.timeout":        "timeout",
-	"output.dir":          "out",
-	"sandbox.network":     "allow-network",
+	"model.name":           "model",
+	"model.base_url":       "base-url",
+	"model.api_key_env":    "api-key-env",
+	"model.context_window": "context-window",
+	"model.vision":         "vision",
+	"jupyter.url":          "jupyter-url",
+	"jupyter.token":        "token",
+	"jupyter.kernel":       "kernel",
+	"jupyter.keep_remote":  "keep-remote",
+	"team.max_turns":       "max-turns",
+	"team.timeout":         "timeout",
+	"output.dir":           "out",
+	"sandbox.network":      "allow-network",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -90,6 +92,8 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.String("model", "", "model name, or replay:FILE to replay recorded answers")
 	f.String("base-url", "", "OpenAI-compatible API base URL (e.g. http://127.0.0.1:11434/v1)")
 	f.String("api-key-env", "", "environment variable holding the API key (default AGENTTEAM_API_KEY, then OPENAI_API_KEY)")
+	f.Int("context-window", 0, "the model's context window in tokens; requests are fitted to it (default: ask the endpoint)")
+	f.Bool("vision", false, "send the figures each step draws to the model (for models that see images)")
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
@@ -170,6 +174,8 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	secrets := []string{s.Jupyter.Token, ep.APIKey}
 	logger := newLogger(stderr, o.Verbose, secrets...)
 
+	window := s.Model.ContextWindow
+	var notes []string
 	var model llm.Client
 	replay := ep.Replay != ""
 	if replay {
@@ -196,6 +202,11 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 			return err
 		}
 		model = c
+		if window == 0 {
+			cw := c.DiscoverContextWindow(ctx)
+			window = cw.Tokens
+			notes = append(notes, "context window: "+cw.String()+"; set model.context_window (--context-window) to override")
+		}
 	}
 
 	files, err := taskFiles(o.Task, o.Files)
@@ -231,17 +242,21 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
 		},
-		RemoteDir:   s.Jupyter.RemoteDir,
-		KeepRemote:  s.Jupyter.KeepRemote,
-		OutDir:      outDir,
-		MaxTurns:    maxTurns,
-		Timeout:     s.Team.Timeout,
-		ExecTimeout: s.Jupyter.Timeout,
-		MaxHistory:  s.Team.MaxHistory,
-		LoopLimit:   s.Team.LoopLimit,
-		Secrets:     secrets,
-		Version:     version,
-		Logger:      logger,
+		RemoteDir:     s.Jupyter.RemoteDir,
+		KeepRemote:    s.Jupyter.KeepRemote,
+		OutDir:        outDir,
+		MaxTurns:      maxTurns,
+		Timeout:       s.Team.Timeout,
+		ExecTimeout:   s.Jupyter.Timeout,
+		MaxHistory:    s.Team.MaxHistory,
+		LoopLimit:     s.Team.LoopLimit,
+		ContextWindow: window,
+		Vision:        s.Model.Vision,
+		NoRestore:     !s.Jupyter.RestoreAfterRestart,
+		Price:         priceFor(s.Model.Prices, model.ModelName()),
+		Secrets:       secrets,
+		Version:       version,
+		Logger:        logger,
 	})
 	if err != nil {
 		return err
@@ -250,6 +265,11 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, secrets...)
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
+	}
+	if o.Verbose {
+		for _, n := range notes {
+			ui.event(solve.Event{Type: solve.EventNote, Text: n})
+		}
 	}
 	var sum *solve.Summary
 	var runErr error
@@ -286,4 +306,14 @@ func oneLineText(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// priceFor finds a model's price in the price table (nil: none).
+func priceFor(table []PriceEntry, model string) *llm.Price {
+	for _, p := range table {
+		if strings.EqualFold(strings.TrimSpace(p.Model), model) {
+			return &llm.Price{Prompt: p.Prompt, Completion: p.Completion, Cached: p.Cached}
+		}
+	}
+	return nil
 }

@@ -245,6 +245,8 @@ func (t *terminal) show(m *agents.Message) {
 	switch m.Kind {
 	case agents.KindChunk:
 		t.speak(m.Source, m.Content)
+	case agents.KindReasoning:
+		t.reason(m.Source, m.Reasoning)
 	case agents.KindText:
 		t.said(m.Source, m.Content)
 	case agents.KindCodeGeneration:
@@ -261,6 +263,24 @@ func (t *terminal) show(m *agents.Message) {
 		}
 	case agents.KindStop:
 		t.stopped(m.Content)
+	}
+}
+
+// reason shows a piece of a speaker's reasoning, dimmed (never parsed as
+// markdown: it is not the reply).
+func (t *terminal) reason(source, chunk string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.quiet || chunk == "" {
+		return
+	}
+	if t.speaker != source || t.md == nil {
+		t.header(source)
+		t.md = &mdStream{}
+	}
+	t.write(t.dimS.Render(t.clean(chunk)))
+	if t.tty && t.spin == nil {
+		t.startSpin(source + " is thinking")
 	}
 }
 
@@ -609,7 +629,10 @@ func (t *terminal) summary(s *solve.Summary) {
 	t.write(rs.Render(t.clean(stopLine(s))) + "\n")
 	figs := fmt.Sprintf("turns: %d", s.Turns)
 	if s.Usage != nil && !s.Replay && s.Usage.Total() > 0 {
-		figs += fmt.Sprintf("   tokens: %d (prompt %d, completion %d)", s.Usage.Total(), s.Usage.PromptTokens, s.Usage.CompletionTokens)
+		figs += "   tokens: " + solve.UsageText(*s.Usage)
+	}
+	if s.Cost != nil && !s.Replay {
+		figs += "   cost: " + solve.CostText(*s.Cost)
 	}
 	figs += "   time: " + s.Duration.Round(100*time.Millisecond).String()
 	t.write(figs + "\n")
