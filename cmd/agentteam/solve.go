@@ -12,11 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentteam/agentteam/executor/local"
-	"github.com/agentteam/agentteam/executor/session"
-	"github.com/agentteam/agentteam/llm"
-	"github.com/agentteam/agentteam/llm/openai"
-	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/solve"
 )
 
@@ -174,48 +169,15 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	secrets := []string{s.Jupyter.Token, ep.APIKey}
 	logger := newLogger(stderr, o.Verbose, secrets...)
 
-	window := s.Model.ContextWindow
-	var notes []string
-	var model llm.Client
-	replay := ep.Replay != ""
-	if replay {
-		r, err := llm.LoadReplay(ep.Replay)
-		if err != nil {
-			return usageErrorf("%v", err)
-		}
-		model = r
-	} else {
-		var temp *float32
-		if s.Model.Temperature > 0 {
-			t := float32(s.Model.Temperature)
-			temp = &t
-		}
-		c, err := openai.New(openai.Config{
-			BaseURL: ep.BaseURL, APIKey: ep.APIKey, Model: ep.Model, Temperature: temp,
-			MaxTokens: s.Model.MaxTokens, RequestTimeout: s.Model.RequestTimeout,
-			StreamIdleTimeout: s.Model.StreamIdleTimeout, MaxRetries: s.Model.MaxRetries, Logger: logger,
-		})
-		if err != nil {
-			return usageErrorf("%s", redact(err.Error(), secrets...))
-		}
-		if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
-			return err
-		}
-		model = c
-		if window == 0 {
-			cw := c.DiscoverContextWindow(ctx)
-			window = cw.Tokens
-			notes = append(notes, "context window: "+cw.String()+"; set model.context_window (--context-window) to override")
-		}
+	model, err := newModel(ctx, s, ep, logger, secrets)
+	if err != nil {
+		return err
 	}
+	replay := ep.Replay != ""
 
 	files, err := taskFiles(o.Task, o.Files)
 	if err != nil {
 		return err
-	}
-	ps, err := prompts.New(prompts.Config{Dir: s.Prompts.Dir})
-	if err != nil {
-		return configError("prompts.dir: %v", err)
 	}
 
 	outDir := s.Output.Dir
@@ -228,36 +190,13 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
-	mem, _ := parseBytes(s.Sandbox.Memory)
-	maxTurns := s.Team.MaxTurns
-	if maxTurns == 0 {
-		maxTurns = -1 // no bound
+	cfg, err := solveConfig(s, model, secrets, logger)
+	if err != nil {
+		return err
 	}
-	runner, err := solve.New(solve.Config{
-		Model:   model,
-		Prompts: ps,
-		Session: session.Config{
-			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
-			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
-			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
-			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
-		},
-		RemoteDir:     s.Jupyter.RemoteDir,
-		KeepRemote:    s.Jupyter.KeepRemote,
-		OutDir:        outDir,
-		MaxTurns:      maxTurns,
-		Timeout:       s.Team.Timeout,
-		ExecTimeout:   s.Jupyter.Timeout,
-		MaxHistory:    s.Team.MaxHistory,
-		LoopLimit:     s.Team.LoopLimit,
-		ContextWindow: window,
-		Vision:        s.Model.Vision,
-		NoRestore:     !s.Jupyter.RestoreAfterRestart,
-		Price:         priceFor(s.Model.Prices, model.ModelName()),
-		Secrets:       secrets,
-		Version:       version,
-		Logger:        logger,
-	})
+	cfg.OutDir = outDir
+	windowNote := discoverWindow(ctx, model, &cfg)
+	runner, err := solve.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -266,10 +205,8 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
 	}
-	if o.Verbose {
-		for _, n := range notes {
-			ui.event(solve.Event{Type: solve.EventNote, Text: n})
-		}
+	if o.Verbose && windowNote != "" {
+		ui.event(solve.Event{Type: solve.EventNote, Text: windowNote})
 	}
 	var sum *solve.Summary
 	var runErr error
@@ -306,14 +243,4 @@ func oneLineText(s string) string {
 		s = s[:300] + "…"
 	}
 	return s
-}
-
-// priceFor finds a model's price in the price table (nil: none).
-func priceFor(table []PriceEntry, model string) *llm.Price {
-	for _, p := range table {
-		if strings.EqualFold(strings.TrimSpace(p.Model), model) {
-			return &llm.Price{Prompt: p.Prompt, Completion: p.Completion, Cached: p.Cached}
-		}
-	}
-	return nil
 }
