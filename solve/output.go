@@ -604,22 +604,22 @@ func Report(h Header, s *Summary, dir string) string {
 
 var _ io.Writer = (*redactWriter)(nil)
 
-// UsageText says a usage in a line: "1234 (prompt 1000, of which 800
-// cached; completion 234, of which 200 reasoning)".
+// UsageText says a usage in a line: "1234 (prompt 1000 (800 cached),
+// completion 234 (200 reasoning))".
 func UsageText(u llm.Usage) string {
 	prompt := fmt.Sprintf("prompt %d", u.PromptTokens)
 	if u.CachedTokens > 0 {
-		prompt += fmt.Sprintf(", of which %d cached", u.CachedTokens)
+		prompt += fmt.Sprintf(" (%d cached)", u.CachedTokens)
 	}
 	completion := fmt.Sprintf("completion %d", u.CompletionTokens)
 	if u.ReasoningTokens > 0 {
-		completion += fmt.Sprintf(", of which %d reasoning", u.ReasoningTokens)
+		completion += fmt.Sprintf(" (%d reasoning)", u.ReasoningTokens)
 	}
 	est := ""
 	if u.Estimated {
-		est = ", partly estimated"
+		est = "; partly estimated"
 	}
-	return fmt.Sprintf("%d (%s; %s%s)", u.Total(), prompt, completion, est)
+	return fmt.Sprintf("%d (%s, %s%s)", u.Total(), prompt, completion, est)
 }
 
 // CostText says a cost in the price table's currency, with four decimals

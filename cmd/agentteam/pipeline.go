@@ -74,7 +74,7 @@ func solveConfig(s *Settings, model llm.Client, secrets []string, logger *slog.L
 		ContextWindow: s.Model.ContextWindow,
 		Vision:        s.Model.Vision,
 		NoRestore:     !s.Jupyter.RestoreAfterRestart,
-		Price:         priceFor(s.Model.Prices, model.ModelName()),
+		Price:         priceFor(s.Model.Prices, model),
 		Secrets:       secrets,
 		Version:       version,
 		Logger:        logger,
@@ -93,10 +93,14 @@ func discoverWindow(ctx context.Context, model llm.Client, cfg *solve.Config) st
 	return "context window: " + cw.String() + "; set model.context_window (--context-window) to override"
 }
 
-// priceFor finds a model's price in the price table (nil: none).
-func priceFor(table []PriceEntry, model string) *llm.Price {
+// priceFor finds a model's price in the price table (nil: none, or no
+// model: a replay per task).
+func priceFor(table []PriceEntry, model llm.Client) *llm.Price {
+	if model == nil {
+		return nil
+	}
 	for _, p := range table {
-		if strings.EqualFold(strings.TrimSpace(p.Model), model) {
+		if strings.EqualFold(strings.TrimSpace(p.Model), model.ModelName()) {
 			return &llm.Price{Prompt: p.Prompt, Completion: p.Completion, Cached: p.Cached}
 		}
 	}

@@ -52,6 +52,7 @@ type terminal struct {
 	mu      sync.Mutex
 	speaker string    // whose streamed text is being printed
 	md      *mdStream // the speaker's text not yet rendered
+	musing  bool      // the speaker's reasoning is being printed
 	lineOut bool      // the last thing written ended a line
 	shown   int       // output characters shown for the current execution
 	lines   map[string]*lineBuffer
@@ -281,7 +282,13 @@ func (t *terminal) reason(source, chunk string) {
 		t.header(source)
 		t.md = &mdStream{}
 	}
-	t.write(t.dimS.Render(t.clean(chunk)))
+	for i, line := range strings.Split(t.clean(chunk), "\n") {
+		if i > 0 {
+			t.write("\n")
+		}
+		t.write(t.dimS.Render(line))
+	}
+	t.musing = true
 	if t.tty && t.spin == nil {
 		t.startSpin(source + " is thinking")
 	}
@@ -297,6 +304,10 @@ func (t *terminal) speak(source, chunk string) {
 	if t.speaker != source || t.md == nil {
 		t.header(source)
 		t.md = &mdStream{}
+	}
+	if t.musing {
+		t.musing = false
+		t.write("\n\n")
 	}
 	t.render(t.md.feed(chunk))
 	if t.tty && t.spin == nil {
