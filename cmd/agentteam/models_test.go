@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/internal/fakeopenai"
 	"github.com/agentteam/agentteam/internal/jupytertest"
 	"github.com/agentteam/agentteam/llm/tokens"
@@ -177,23 +173,4 @@ func TestSolveLongVerboseRunUnderASmallWindow(t *testing.T) {
 	last := srv.Requests()[len(srv.Requests())-1]
 	assert.Contains(t, last.Text(), "Variables now in the kernel: ", "the fold note names the kernel's variables")
 	assert.Contains(t, last.Text(), "section24")
-}
-
-// Reasoning is shown dimmed, sanitized, and set apart from the reply.
-func TestTerminalShowsReasoningDimmed(t *testing.T) {
-	var buf bytes.Buffer
-	tm := newTerminalWith(&buf, io.Discard, termOptions{TTY: true, Color: true, Width: 80})
-	out := feed(tm,
-		&agents.Message{Kind: agents.KindReasoning, Source: "coder", Reasoning: "I should check \x1b]0;pwned\x07 first"},
-		&agents.Message{Kind: agents.KindReasoning, Source: "coder", Reasoning: "\nthen answer"},
-		&agents.Message{Kind: agents.KindChunk, Source: "coder", Content: "The answer is 42."},
-		agents.NewText("coder", "The answer is 42."),
-	)
-	assert.Contains(t, out, tm.dimS.Render("I should check ^[]0;pwned^G first"))
-	assert.Contains(t, out, tm.dimS.Render("then answer"))
-	assert.NotContains(t, out, "\x1b]0;", "no escape sequence from the model reaches the terminal")
-	assert.Contains(t, out, "42")
-	plain := regexp.MustCompile("\x1b\\[[0-9;]*[mK]|\r").ReplaceAllString(out, "")
-	assert.Equal(t, 1, strings.Count(plain, "▌ coder"), "one header for reasoning and reply: %q", plain)
-	assert.Less(t, strings.Index(plain, "then answer"), strings.Index(plain, "The answer is 42"))
 }
