@@ -27,17 +27,19 @@ type solveOptions struct {
 
 // solveFlagKeys binds settings to flags of the same meaning.
 var solveFlagKeys = map[string]string{
-	"model.name":          "model",
-	"model.base_url":      "base-url",
-	"model.api_key_env":   "api-key-env",
-	"jupyter.url":         "jupyter-url",
-	"jupyter.token":       "token",
-	"jupyter.kernel":      "kernel",
-	"jupyter.keep_remote": "keep-remote",
-	"team.max_turns":      "max-turns",
-	"team.timeout":        "timeout",
-	"output.dir":          "out",
-	"sandbox.network":     "allow-network",
+	"model.name":           "model",
+	"model.base_url":       "base-url",
+	"model.api_key_env":    "api-key-env",
+	"model.context_window": "context-window",
+	"model.vision":         "vision",
+	"jupyter.url":          "jupyter-url",
+	"jupyter.token":        "token",
+	"jupyter.kernel":       "kernel",
+	"jupyter.keep_remote":  "keep-remote",
+	"team.max_turns":       "max-turns",
+	"team.timeout":         "timeout",
+	"output.dir":           "out",
+	"sandbox.network":      "allow-network",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -85,6 +87,8 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.String("model", "", "model name, or replay:FILE to replay recorded answers")
 	f.String("base-url", "", "OpenAI-compatible API base URL (e.g. http://127.0.0.1:11434/v1)")
 	f.String("api-key-env", "", "environment variable holding the API key (default AGENTTEAM_API_KEY, then OPENAI_API_KEY)")
+	f.Int("context-window", 0, "the model's context window in tokens; requests are fitted to it (default: ask the endpoint)")
+	f.Bool("vision", false, "send the figures each step draws to the model (for models that see images)")
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
@@ -161,11 +165,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	// Secrets that must never be printed: the Jupyter token and the key.
-	secrets := []string{s.Jupyter.Token, ep.APIKey}
-	logger := newLogger(stderr, o.Verbose, secrets...)
+	red := newRedactor(s, ep)
+	logger := newLogger(stderr, o.Verbose, red)
 
-	model, err := newModel(ctx, s, ep, logger, secrets)
+	model, err := newModel(ctx, s, ep, logger, red)
 	if err != nil {
 		return err
 	}
@@ -186,19 +189,28 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
-	cfg, err := solveConfig(s, model, secrets, logger)
+	cfg, err := solveConfig(s, model, red, logger)
 	if err != nil {
 		return err
 	}
 	cfg.OutDir = outDir
+	windowNote := discoverWindow(ctx, model, &cfg)
 	runner, err := solve.New(cfg)
 	if err != nil {
 		return err
 	}
 
-	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, secrets...)
+	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, red)
+	if !s.Sandbox.Enabled && s.Jupyter.URL == "" {
+		// On stderr, whatever the mode (-q and --json too).
+		fmt.Fprintln(ui.err, "agentteam: WARNING: the kernel runs without the sandbox (--no-sandbox, sandbox.enabled: false or AGENTTEAM_SANDBOX_ENABLED=false): code the model writes, or a data file talks it into, runs with your user's full access to this machine.")
+		_ = ui.errw.Flush()
+	}
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
+	}
+	if o.Verbose && windowNote != "" {
+		ui.event(solve.Event{Type: solve.EventNote, Text: windowNote})
 	}
 	var sum *solve.Summary
 	var runErr error
@@ -218,7 +230,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	case ctx.Err() != nil:
 		return interrupted(ctx)
 	case sum == nil && runErr != nil:
-		return errors.New(oneLineText(redact(runErr.Error(), secrets...)))
+		return errors.New(oneLineText(red.String(runErr.Error())))
 	case sum == nil:
 		return errors.New("the run ended without a summary")
 	case sum.Cause == solve.ModelError || sum.Cause == solve.KernelError:
