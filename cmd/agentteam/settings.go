@@ -154,6 +154,9 @@ func defaultSettings() map[string]any {
 // secretKeys are redacted by `agentteam config`.
 var secretKeys = map[string]bool{"jupyter.token": true}
 
+// urlKeys are shown by `agentteam config` without user info or query.
+var urlKeys = map[string]bool{"model.base_url": true, "jupyter.url": true}
+
 // configError is bad configuration: exit status 2.
 func configError(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf("config: "+format, args...)}
