@@ -287,12 +287,14 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	}
 
 	mem, _ := parseBytes(s.Sandbox.Memory)
+	disk, _ := parseDisk(s.Sandbox.Disk)
 	workspace := filepath.Join(outDir, "workspace")
 	scfg := session.Config{
 		URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
 		WorkDir: workspace, Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
 		OutputDir: out.filesDir, MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
-		Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
+		Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes,
+			Disk: disk, Env: s.Sandbox.Env},
 		Logger:  logger,
 	}
 	where := "an embedded sandboxed jupyter-server"
@@ -308,7 +310,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		if ctx.Err() != nil {
 			return interrupted(ctx)
 		}
-		return errors.New(redact(err.Error(), secrets()...))
+		return errors.New(redact(sandboxHint(err).Error(), secrets()...))
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
