@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/telemetry"
 )
 
 // AssistantConfig configures an Assistant. Client is required.
@@ -33,6 +35,31 @@ type AssistantConfig struct {
 	MaxTokens   int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
+
+	// Tools the assistant runs itself when the model calls them (in
+	// parallel when it calls several); results go back to the model as
+	// role:tool messages.
+	Tools []Tool
+	// ExternalTools are offered to the model but run by another agent: a
+	// reply calling them ends the turn with a text message carrying the
+	// calls (ToolCalls), and the ToolResults of a later message answer
+	// them (e.g. run_python for a CodeExecutor).
+	ExternalTools []llm.Tool
+	// Handoffs become transfer tools; calling one ends the turn with a
+	// KindHandoff message to the target (see Swarm).
+	Handoffs []Handoff
+	// ToolChoice is sent with the tools ("" = the endpoint's default).
+	ToolChoice string
+	// MaxToolIterations bounds the rounds of tool calls in one turn
+	// (default 1): after each round the model is asked again, with the
+	// results, until it answers without calls or the bound is reached.
+	MaxToolIterations int
+	// ReflectOnToolUse asks the model, after the last round, for a reply
+	// on the results (without tools). Otherwise the turn's response is
+	// the results' text.
+	ReflectOnToolUse bool
+	// Tracer records invoke_agent, chat and execute_tool spans (nil: none).
+	Tracer *telemetry.Tracer
 }
 
 // Assistant is an LLM agent: it keeps its own model context (a system prompt
@@ -48,6 +75,17 @@ type Assistant struct {
 	maxTokens  int
 	log        *slog.Logger
 	history    []llm.Message
+
+	tools      map[string]Tool
+	defs       []llm.Tool
+	external   map[string]bool
+	handoffs   map[string]Handoff
+	toolChoice string
+	maxIter    int
+	reflect    bool
+	tracer     *telemetry.Tracer
+	// pending are the IDs of external calls not yet answered.
+	pending []llm.ToolCall
 }
 
 var _ Agent = (*Assistant)(nil)
@@ -82,11 +120,61 @@ func NewAssistant(cfg AssistantConfig) (*Assistant, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Assistant{
+	a := &Assistant{
 		name: cfg.Name, desc: cfg.Description, client: cfg.Client, system: system,
 		maxHistory: cfg.MaxHistory, temp: cfg.Temperature, maxTokens: cfg.MaxTokens, log: log,
-	}, nil
+		tools: map[string]Tool{}, external: map[string]bool{}, handoffs: map[string]Handoff{},
+		toolChoice: cfg.ToolChoice, maxIter: cfg.MaxToolIterations, reflect: cfg.ReflectOnToolUse, tracer: cfg.Tracer,
+	}
+	if a.maxIter < 0 {
+		return nil, fmt.Errorf("assistant %s: MaxToolIterations must be >= 0", cfg.Name)
+	}
+	if a.maxIter == 0 {
+		a.maxIter = 1
+	}
+	add := func(d llm.Tool) error {
+		if !toolName.MatchString(d.Name) {
+			return fmt.Errorf("assistant %s: invalid tool name %q", cfg.Name, d.Name)
+		}
+		for _, o := range a.defs {
+			if o.Name == d.Name {
+				return fmt.Errorf("assistant %s: two tools are named %q", cfg.Name, d.Name)
+			}
+		}
+		a.defs = append(a.defs, d)
+		return nil
+	}
+	for _, t := range cfg.Tools {
+		if t == nil {
+			return nil, fmt.Errorf("assistant %s: nil tool", cfg.Name)
+		}
+		d := t.Definition()
+		if err := add(d); err != nil {
+			return nil, err
+		}
+		a.tools[d.Name] = t
+	}
+	for _, d := range cfg.ExternalTools {
+		if err := add(d); err != nil {
+			return nil, err
+		}
+		a.external[d.Name] = true
+	}
+	for _, h := range cfg.Handoffs {
+		h = h.withDefaults()
+		if h.Target == "" {
+			return nil, fmt.Errorf("assistant %s: a handoff has no target", cfg.Name)
+		}
+		if err := add(h.definition()); err != nil {
+			return nil, err
+		}
+		a.handoffs[h.Name] = h
+	}
+	return a, nil
 }
+
+// Tools returns the definitions of the tools offered to the model.
+func (a *Assistant) Tools() []llm.Tool { return append([]llm.Tool(nil), a.defs...) }
 
 // NewPlanner returns the planner: an Assistant with the planner prompt
 // (unless cfg sets another), named "planner" by default.
@@ -135,61 +223,248 @@ func (a *Assistant) History() []llm.Message {
 // Run implements Agent. Chat messages from others join the model context as
 // user messages named after their source; events are ignored. The reply is
 // added to the context only when the model call succeeds.
+//
+// With tools, a reply that calls them is followed by the calls' results and
+// another model call, up to MaxToolIterations rounds; tool_call and
+// tool_result events report them. The turn's response is the model's last
+// text, or (without ReflectOnToolUse) the results of the last round, or a
+// handoff, or a text message carrying calls to external tools.
 func (a *Assistant) Run(ctx context.Context, newMessages []*Message) iter.Seq2[*Message, error] {
 	return func(yield func(*Message, error) bool) {
-		for _, m := range newMessages {
-			if m == nil || m.Kind != KindText {
-				continue
+		fail := func(err error) { yield(nil, err) }
+		a.ingest(newMessages)
+		var usage llm.Usage
+		model := ""
+		respond := func(m *Message) {
+			u := usage
+			m.Usage = &u
+			if model != "" {
+				if m.Metadata == nil {
+					m.Metadata = map[string]string{}
+				}
+				m.Metadata["model"] = model
 			}
-			if m.Source == a.name {
-				a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: m.Content})
-				continue
-			}
-			a.history = append(a.history, llm.Message{Role: llm.RoleUser, Content: m.Content, Name: nameField(m.Source)})
+			yield(m, nil)
 		}
-		req := llm.Request{Messages: a.context(), Temperature: a.temp, MaxTokens: a.maxTokens}
-		start := time.Now()
-		var final *llm.Response
-		var text []byte
-		for ch, err := range a.client.Stream(ctx, req) {
+		withTools := len(a.defs) > 0
+		for round := 1; ; round++ {
+			final, ok, err := a.complete(ctx, withTools, yield)
 			if err != nil {
-				yield(nil, fmt.Errorf("%s: model: %w", a.name, err))
+				fail(err)
 				return
 			}
-			if ch.Content != "" {
-				text = append(text, ch.Content...)
-				ev := NewEvent(KindChunk, a.name)
-				ev.Content = ch.Content
+			if !ok {
+				return
+			}
+			usage = usage.Add(final.Usage)
+			if final.Model != "" {
+				model = final.Model
+			}
+			if len(final.ToolCalls) == 0 || !withTools {
+				a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: final.Content})
+				respond(NewText(a.name, final.Content))
+				return
+			}
+			calls := final.ToolCalls
+			a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: final.Content, ToolCalls: calls})
+			ev := NewEvent(KindToolCall, a.name)
+			ev.Content = final.Content
+			ev.ToolCalls = calls
+			if !yield(ev, nil) {
+				return
+			}
+			results, handoff, external := a.runCalls(ctx, calls)
+			if err := ctx.Err(); err != nil {
+				fail(err)
+				return
+			}
+			if len(results) > 0 {
+				ev := NewEvent(KindToolResult, a.name)
+				ev.ToolResults = results
 				if !yield(ev, nil) {
 					return
 				}
 			}
-			if ch.Done && ch.Response != nil {
-				final = ch.Response
+			for _, r := range results {
+				a.history = append(a.history, llm.Message{Role: llm.RoleTool, ToolCallID: r.CallID, Content: r.Content})
 			}
-		}
-		if err := ctx.Err(); err != nil {
-			yield(nil, err)
+			if handoff != nil {
+				m := &Message{Kind: KindHandoff, Source: a.name, Target: handoff.Target, Content: handoff.Message, Time: time.Now().UTC()}
+				respond(m)
+				return
+			}
+			if len(external) > 0 {
+				a.pending = external
+				m := NewText(a.name, final.Content)
+				m.ToolCalls = external
+				respond(m)
+				return
+			}
+			if round < a.maxIter {
+				continue
+			}
+			if a.reflect {
+				withTools = false
+				continue
+			}
+			var parts []string
+			for _, r := range results {
+				parts = append(parts, r.Content)
+			}
+			respond(NewText(a.name, strings.Join(parts, "\n")))
 			return
 		}
-		if final == nil {
-			final = &llm.Response{}
-		}
-		content := final.Content
-		if content == "" {
-			content = string(text)
-		}
-		a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: content})
-		msg := NewText(a.name, content)
-		u := final.Usage
-		msg.Usage = &u
-		if final.Model != "" {
-			msg.Metadata = map[string]string{"model": final.Model}
-		}
-		a.log.Debug("model reply", "agent", a.name, "chars", len(content), "prompt_tokens", u.PromptTokens,
-			"completion_tokens", u.CompletionTokens, "duration", time.Since(start))
-		yield(msg, nil)
 	}
+}
+
+// complete makes one model call, streaming chunks. ok is false when the
+// consumer stopped.
+func (a *Assistant) complete(ctx context.Context, withTools bool, yield func(*Message, error) bool) (*llm.Response, bool, error) {
+	req := llm.Request{Messages: a.context(), Temperature: a.temp, MaxTokens: a.maxTokens}
+	if withTools {
+		req.Tools, req.ToolChoice = a.defs, a.toolChoice
+	}
+	ctx, span := a.tracer.StartChat(ctx, a.name, a.client.ModelName(), req)
+	start := time.Now()
+	var final *llm.Response
+	var text []byte
+	for ch, err := range a.client.Stream(ctx, req) {
+		if err != nil {
+			err = fmt.Errorf("%s: model: %w", a.name, err)
+			span.EndChat(nil, err)
+			return nil, false, err
+		}
+		if ch.Content != "" {
+			text = append(text, ch.Content...)
+			ev := NewEvent(KindChunk, a.name)
+			ev.Content = ch.Content
+			if !yield(ev, nil) {
+				span.EndChat(nil, context.Canceled)
+				return nil, false, nil
+			}
+		}
+		if ch.Done && ch.Response != nil {
+			final = ch.Response
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		span.EndChat(nil, err)
+		return nil, false, err
+	}
+	if final == nil {
+		final = &llm.Response{}
+	}
+	if final.Content == "" {
+		final.Content = string(text)
+	}
+	span.EndChat(final, nil)
+	u := final.Usage
+	a.log.Debug("model reply", "agent", a.name, "chars", len(final.Content), "tool_calls", len(final.ToolCalls),
+		"prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens, "duration", time.Since(start))
+	return final, true, nil
+}
+
+// runCalls runs the calls to the assistant's own tools (in parallel) and
+// answers handoff calls. It returns the results to add to the context, the
+// handoff taken (the first one called), and the calls to external tools
+// (unanswered here), which are dropped, with a result saying so, when a
+// handoff is taken.
+func (a *Assistant) runCalls(ctx context.Context, calls []llm.ToolCall) (results []ToolResult, handoff *Handoff, external []llm.ToolCall) {
+	var local []llm.ToolCall
+	byID := map[string]ToolResult{}
+	for _, c := range calls {
+		if h, ok := a.handoffs[c.Name]; ok {
+			if handoff == nil {
+				handoff = &h
+				byID[c.ID] = ToolResult{CallID: c.ID, Name: c.Name, Content: h.Message}
+			} else {
+				byID[c.ID] = ToolResult{CallID: c.ID, Name: c.Name, IsError: true, Content: "Not done: the conversation was already handed off."}
+			}
+			continue
+		}
+		if a.external[c.Name] {
+			external = append(external, c)
+			continue
+		}
+		local = append(local, c)
+	}
+	run := func(ctx context.Context, t Tool, c llm.ToolCall) ToolResult {
+		ctx, span := a.tracer.StartTool(ctx, a.name, c)
+		r := callTool(ctx, t, c)
+		span.EndTool(r.Content, r.IsError)
+		if r.IsError {
+			a.log.Debug("tool failed", "agent", a.name, "tool", c.Name, "result", r.Content)
+		}
+		return r
+	}
+	for _, r := range runTools(ctx, a.tools, local, run) {
+		byID[r.CallID] = r
+	}
+	if handoff != nil {
+		for _, c := range external {
+			byID[c.ID] = ToolResult{CallID: c.ID, Name: c.Name, IsError: true, Content: "Not run: the conversation was handed off."}
+		}
+		external = nil
+	}
+	for _, c := range calls {
+		if r, ok := byID[c.ID]; ok {
+			results = append(results, r)
+		}
+	}
+	return results, handoff, external
+}
+
+// ingest adds the chat messages of others to the model context. The results
+// of pending external calls become role:tool messages; calls left
+// unanswered get a result saying so (the API needs one per call).
+func (a *Assistant) ingest(msgs []*Message) {
+	for _, m := range msgs {
+		if m == nil || m.Kind.IsEvent() || m.Kind == KindStop {
+			continue
+		}
+		if m.Source == a.name {
+			a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: m.Content, ToolCalls: m.ToolCalls})
+			continue
+		}
+		if len(a.pending) > 0 {
+			byID := map[string]ToolResult{}
+			for _, r := range m.ToolResults {
+				byID[r.CallID] = r
+			}
+			answered := 0
+			for _, c := range a.pending {
+				r, ok := byID[c.ID]
+				if ok {
+					answered++
+				} else {
+					r.Content = "Not run: the next message from " + m.Source + " says why."
+				}
+				a.history = append(a.history, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Content: r.Content})
+			}
+			a.pending = nil
+			if answered > 0 {
+				continue
+			}
+		}
+		a.history = append(a.history, llm.Message{Role: llm.RoleUser, Content: ChatText(m), Name: nameField(m.Source)})
+	}
+}
+
+// ChatText is a chat message as text for a model: its content, and its tool
+// calls as markdown.
+func ChatText(m *Message) string {
+	if len(m.ToolCalls) == 0 {
+		return m.Content
+	}
+	var b strings.Builder
+	b.WriteString(m.Content)
+	for _, c := range m.ToolCalls {
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString(ToolCallMarkdown(c))
+	}
+	return b.String()
 }
 
 // context returns the messages sent to the model: the system prompt and the
@@ -198,6 +473,10 @@ func (a *Assistant) context() []llm.Message {
 	h := a.history
 	if a.maxHistory > 0 && len(h) > a.maxHistory {
 		h = h[len(h)-a.maxHistory:]
+		// A window must not start with results whose calls it cut off.
+		for len(h) > 0 && h[0].Role == llm.RoleTool {
+			h = h[1:]
+		}
 	}
 	out := make([]llm.Message, 0, len(h)+1)
 	if a.system != "" {
@@ -209,17 +488,19 @@ func (a *Assistant) context() []llm.Message {
 // Reset implements Agent: it clears the model context.
 func (a *Assistant) Reset(context.Context) error {
 	a.history = nil
+	a.pending = nil
 	return nil
 }
 
 type assistantState struct {
-	Type    string        `json:"type"`
-	History []llm.Message `json:"history"`
+	Type    string         `json:"type"`
+	History []llm.Message  `json:"history"`
+	Pending []llm.ToolCall `json:"pending_tool_calls,omitempty"`
 }
 
 // SaveState implements Agent.
 func (a *Assistant) SaveState() (json.RawMessage, error) {
-	return json.Marshal(assistantState{Type: "assistant", History: a.history})
+	return json.Marshal(assistantState{Type: "assistant", History: a.history, Pending: a.pending})
 }
 
 // LoadState implements Agent.
@@ -231,7 +512,7 @@ func (a *Assistant) LoadState(state json.RawMessage) error {
 	if s.Type != "" && s.Type != "assistant" {
 		return fmt.Errorf("%s: load state: state is of a %q agent", a.name, s.Type)
 	}
-	a.history = s.History
+	a.history, a.pending = s.History, s.Pending
 	return nil
 }
 

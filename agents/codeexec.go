@@ -11,12 +11,12 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/telemetry"
 )
 
 // Texts the CodeExecutor replies with (for the model reading them).
@@ -59,9 +59,12 @@ type CodeExecutorConfig struct {
 	// (default 8000; negative means no bound).
 	MaxOutputChars int
 	Logger         *slog.Logger
+	// Tracer records an execute_tool span per block run (nil: none).
+	Tracer *telemetry.Tracer
 }
 
-// CodeExecutor is an agent that runs the fenced code blocks of the latest
+// CodeExecutor is an agent that runs the fenced code blocks (or the
+// run_python and run_shell tool calls, see CodeTools) of the latest
 // message from its sources in a kernel, in order, stopping at the first one
 // that fails, and replies with the outputs as text. It streams a
 // KindCodeGeneration event (the blocks), KindOutput events as outputs arrive
@@ -152,20 +155,59 @@ func (c *CodeExecutor) latest(msgs []*Message) *Message {
 // Run implements Agent.
 func (c *CodeExecutor) Run(ctx context.Context, newMessages []*Message) iter.Seq2[*Message, error] {
 	return func(yield func(*Message, error) bool) {
-		reply := func(text string) { yield(NewText(c.cfg.Name, text), nil) }
 		src := c.latest(newMessages)
+		// With tool calls (run_python, run_shell), each call is a block
+		// and every reply answers each call.
+		var calls []llm.ToolCall
+		var bad []ToolResult
+		answer := func(m *Message, results []ToolResult) *Message {
+			if src == nil || len(src.ToolCalls) == 0 {
+				return m
+			}
+			byID := map[string]ToolResult{}
+			for _, r := range append(bad, results...) {
+				byID[r.CallID] = r
+			}
+			for _, tc := range src.ToolCalls {
+				r, ok := byID[tc.ID]
+				if !ok {
+					r = ToolResult{CallID: tc.ID, Name: tc.Name, Content: m.Content, IsError: m.Kind == KindStop}
+				}
+				m.ToolResults = append(m.ToolResults, r)
+			}
+			return m
+		}
+		reply := func(text string) { yield(answer(NewText(c.cfg.Name, text), nil), nil) }
 		if src == nil {
 			reply(NoCodeBlocksText)
 			return
 		}
-		blocks, unterminated := ExtractCodeBlocksDetail(src.Content)
-		if len(blocks) == 0 {
-			if unterminated {
-				reply(UnterminatedText)
-			} else {
-				reply(NoCodeBlocksText)
+		var blocks []CodeBlock
+		if len(src.ToolCalls) > 0 {
+			for _, tc := range src.ToolCalls {
+				b, err := codeToolBlock(tc)
+				if err != nil {
+					bad = append(bad, ToolResult{CallID: tc.ID, Name: tc.Name, IsError: true, Content: "Error: " + err.Error()})
+					continue
+				}
+				blocks = append(blocks, b)
+				calls = append(calls, tc)
 			}
-			return
+			if len(blocks) == 0 {
+				reply(bad[0].Content)
+				return
+			}
+		} else {
+			var unterminated bool
+			blocks, unterminated = ExtractCodeBlocksDetail(src.Content)
+			if len(blocks) == 0 {
+				if unterminated {
+					reply(UnterminatedText)
+				} else {
+					reply(NoCodeBlocksText)
+				}
+				return
+			}
 		}
 		gen := NewEvent(KindCodeGeneration, c.cfg.Name)
 		gen.Blocks = blocks
@@ -182,7 +224,7 @@ func (c *CodeExecutor) Run(ctx context.Context, newMessages []*Message) iter.Seq
 			}
 		}
 
-		t := &turn{c: c, ctx: ctx, yield: yield}
+		t := &turn{c: c, ctx: ctx, yield: yield, calls: calls}
 		execs, failed, ok := t.runBlocks(blocks)
 		if !ok {
 			return
@@ -202,6 +244,22 @@ func (c *CodeExecutor) Run(ctx context.Context, newMessages []*Message) iter.Seq
 		}
 
 		text := c.replyText(execs, failed, len(blocks), fixed)
+		var results []ToolResult
+		for i, tc := range calls {
+			r := ToolResult{CallID: tc.ID, Name: tc.Name}
+			switch {
+			case i >= len(execs):
+				r.IsError, r.Content = true, "Not run: an earlier call failed."
+			case i == failed || len(calls) == 1:
+				r.IsError, r.Content = i == failed, text
+			default:
+				r.Content = strings.TrimRight(clip(ResultText(execs[i].Result), c.cfg.MaxOutputChars), " \t\n")
+				if r.Content == "" {
+					r.Content = NoOutputText
+				}
+			}
+			results = append(results, r)
+		}
 		stillFailing := failed >= 0 && (len(fixed) == 0 || !fixed[len(fixed)-1].Result.OK())
 		if stillFailing && c.cfg.LoopLimit > 0 {
 			key := loopKey(blocks)
@@ -211,13 +269,13 @@ func (c *CodeExecutor) Run(ctx context.Context, newMessages []*Message) iter.Seq
 				c.log.Info("loop detected", "agent", c.cfg.Name, "times", n)
 				stop := NewStop(c.cfg.Name, reason)
 				stop.Metadata = map[string]string{"output": text}
-				yield(stop, nil)
+				yield(answer(stop, results), nil)
 				return
 			}
 		}
 		msg := NewText(c.cfg.Name, text)
 		msg.Usage = t.usage
-		yield(msg, nil)
+		yield(answer(msg, results), nil)
 	}
 }
 
@@ -227,6 +285,8 @@ type turn struct {
 	ctx   context.Context
 	yield func(*Message, error) bool
 	usage *llm.Usage
+	calls []llm.ToolCall // the tool calls the blocks come from, if any
+	n     int            // blocks run so far
 }
 
 // runBlocks runs blocks in order until one fails. failed is the index of the
@@ -255,56 +315,36 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 	if !supported {
 		return unsupportedResult(b.Language), true
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
-	defer cancel()
-
-	var mu sync.Mutex
-	var pending []executor.Output
-	notify := make(chan struct{}, 1)
-	done := make(chan struct{})
+	callID := ""
+	if meta == nil && t.n < len(t.calls) {
+		callID = t.calls[t.n].ID
+	}
+	t.n++
+	ctx, span := c.cfg.Tracer.StartExecution(t.ctx, c.cfg.Name, lang, b.Code, callID)
 	var res *executor.Result
 	var err error
-	go func() {
-		defer close(done)
-		res, err = c.cfg.Executor.Execute(ctx, executor.Request{
-			Code: b.Code, Language: lang, Timeout: c.cfg.Timeout,
-			OnOutput: func(o executor.Output) {
-				mu.Lock()
-				pending = append(pending, o)
-				mu.Unlock()
-				select {
-				case notify <- struct{}{}:
-				default:
-				}
-			},
-		})
+	defer func() {
+		outcome, out := "cancelled", ""
+		if res != nil {
+			outcome, out = string(res.Status), ResultText(res)
+		}
+		kid := ""
+		if k, ok := c.cfg.Executor.(interface{ ID() string }); ok {
+			kid = k.ID()
+		}
+		span.EndExecution(kid, outcome, out, t.ctx.Err())
 	}()
-	flush := func() bool {
-		mu.Lock()
-		outs := pending
-		pending = nil
-		mu.Unlock()
-		for i := range outs {
-			ev := NewEvent(KindOutput, c.cfg.Name)
-			ev.Output = &outs[i]
-			ev.Metadata = meta
-			if !t.yield(ev, nil) {
-				return false
+	for ev, eerr := range c.cfg.Executor.Run(ctx, executor.Request{Code: b.Code, Language: lang, Timeout: c.cfg.Timeout}) {
+		if ev.Output != nil {
+			m := NewEvent(KindOutput, c.cfg.Name)
+			m.Output = ev.Output
+			m.Metadata = meta
+			if !t.yield(m, nil) {
+				return nil, false
 			}
+			continue
 		}
-		return true
-	}
-	for running := true; running; {
-		select {
-		case <-notify:
-		case <-done:
-			running = false
-		}
-		if !flush() {
-			cancel()
-			<-done
-			return nil, false
-		}
+		res, err = ev.Result, eerr
 	}
 	if cerr := t.ctx.Err(); cerr != nil {
 		t.yield(nil, fmt.Errorf("%s: %w", c.cfg.Name, cerr))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -287,11 +288,15 @@ func TestCodeExecutorCancellationInterrupts(t *testing.T) {
 
 func TestCodeExecutorBreakStopsExecution(t *testing.T) {
 	stopped := make(chan struct{})
-	ex := &agenttest.Executor{Fn: func(ctx context.Context, req executor.Request) (*executor.Result, error) {
-		req.OnOutput(executor.Output{Type: executor.OutputStream, Name: "stdout", Text: "tick\n"})
-		<-ctx.Done()
-		close(stopped)
-		return nil, ctx.Err()
+	ex := &agenttest.Executor{Stream: func(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
+		return func(yield func(executor.Event, error) bool) {
+			defer close(stopped)
+			if !yield(executor.Event{Output: &executor.Output{Type: executor.OutputStream, Name: "stdout", Text: "tick\n"}}, nil) {
+				return // the consumer stopped: the execution ends here
+			}
+			<-ctx.Done()
+			yield(executor.Event{}, ctx.Err())
+		}
 	}}
 	c := newExec(t, agents.CodeExecutorConfig{Executor: ex})
 	for m, err := range c.Run(context.Background(), []*agents.Message{agents.NewText("coder", "```python\nloop()\n```")}) {

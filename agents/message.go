@@ -29,11 +29,21 @@ const (
 	KindChunk Kind = "chunk"
 	// KindOutput is an event: one kernel output as it arrives.
 	KindOutput Kind = "output"
+	// KindToolCall is an event: the tool calls a model made (ToolCalls).
+	KindToolCall Kind = "tool_call"
+	// KindToolResult is an event: the results of tool calls (ToolResults).
+	KindToolResult Kind = "tool_result"
+	// KindSelectSpeaker is an event: a team chose the next speaker
+	// (Content is its name; Usage the model usage of choosing).
+	KindSelectSpeaker Kind = "select_speaker"
+	// KindHandoff is a chat message: the source hands the conversation to
+	// the agent named Target (or to the user), e.g. in a Swarm.
+	KindHandoff Kind = "handoff"
 )
 
 // IsEvent reports whether messages of this kind are events rather than chat
 // messages.
-func (k Kind) IsEvent() bool { return k != KindText && k != KindStop }
+func (k Kind) IsEvent() bool { return k != KindText && k != KindStop && k != KindHandoff }
 
 // CodeBlock is one fenced code block taken from a message.
 type CodeBlock struct {
@@ -67,6 +77,23 @@ type Message struct {
 	Output *executor.Output `json:"output,omitempty"`
 	// Metadata holds small extra facts (e.g. "retry": "2").
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// ToolCalls: the calls a model made (tool_call events; and text
+	// messages whose calls another agent runs, e.g. run_python for a
+	// CodeExecutor).
+	ToolCalls []llm.ToolCall `json:"tool_calls,omitempty"`
+	// ToolResults: results of tool calls (tool_result events; and a
+	// CodeExecutor's reply to calls it ran).
+	ToolResults []ToolResult `json:"tool_results,omitempty"`
+	// Target is the agent a handoff message hands over to.
+	Target string `json:"target,omitempty"`
+}
+
+// ToolResult is the result of one tool call.
+type ToolResult struct {
+	CallID  string `json:"call_id"`
+	Name    string `json:"name"`
+	Content string `json:"content"`
+	IsError bool   `json:"is_error,omitempty"`
 }
 
 // NewText returns a text chat message.

@@ -9,25 +9,59 @@ package executor
 import (
 	"context"
 	"errors"
+	"iter"
 	"time"
 )
 
 // Executor runs code blocks one after another in one stateful kernel:
 // variables defined by one call are visible to the next.
 //
-// Execute returns a non-nil *Result whenever the code was sent to the kernel,
-// also together with an error (partial outputs are never lost). Code that
-// raises is not a Go error: the result's Status is StatusError. Go errors are
-// reserved for what the caller may want to branch on: ErrTimeout,
-// ErrKernelDied, ErrUnsupportedLanguage, context cancellation, and transport
-// failures.
+// Run yields each output as it arrives (stream chunks one by one, before
+// merging), then one last event that carries the Result, paired with the
+// error, if any; nothing follows it. The Result is non-nil whenever the code
+// was sent to the kernel, also together with an error (partial outputs are
+// never lost). Code that raises is not a Go error: the result's Status is
+// StatusError. Go errors are reserved for what the caller may want to branch
+// on: ErrTimeout, ErrKernelDied, ErrUnsupportedLanguage, context
+// cancellation, and transport failures. Breaking out of the loop stops the
+// execution as cancelling ctx does (the kernel is interrupted). The loop body
+// must not call the same Executor.
+//
+// Execute and Collect drain the sequence for callers that only want the
+// result.
 type Executor interface {
-	Execute(ctx context.Context, req Request) (*Result, error)
+	Run(ctx context.Context, req Request) iter.Seq2[Event, error]
 	// Restart discards all kernel state and starts afresh.
 	Restart(ctx context.Context) error
 	// Close shuts the kernel down (and anything started for it). It is safe
 	// to call more than once.
 	Close(ctx context.Context) error
+}
+
+// Event is one item of an execution's stream: an Output as it arrived or,
+// last, the Result.
+type Event struct {
+	Output *Output
+	Result *Result
+}
+
+// Execute runs req on ex and returns the final result and error.
+func Execute(ctx context.Context, ex Executor, req Request) (*Result, error) {
+	return Collect(ex.Run(ctx, req), nil)
+}
+
+// Collect drains a Run sequence, calling onOutput (when non-nil) with each
+// output as it arrives, and returns the final result and error.
+func Collect(seq iter.Seq2[Event, error], onOutput func(Output)) (*Result, error) {
+	for ev, err := range seq {
+		if ev.Output != nil && onOutput != nil {
+			onOutput(*ev.Output)
+		}
+		if ev.Result != nil || err != nil {
+			return ev.Result, err
+		}
+	}
+	return nil, errors.New("executor: execution stream ended without a result")
 }
 
 // Language names accepted in Request.Language.
@@ -48,9 +82,6 @@ type Request struct {
 	// it expires the kernel is interrupted, and restarted if it does not
 	// become idle within the grace period.
 	Timeout time.Duration
-	// OnOutput, when set, is called with each output as it arrives, in order,
-	// before Execute returns. It must not block for long.
-	OnOutput func(Output)
 }
 
 // NormalizeLanguage maps a code-fence tag to Python or Shell. ok is false for

@@ -4,6 +4,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"iter"
 )
 
@@ -12,6 +13,9 @@ const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
 	RoleAssistant = "assistant"
+	// RoleTool is the role of a tool result; it answers the assistant
+	// message whose tool call has the same ID.
+	RoleTool = "tool"
 )
 
 // Message is one chat message sent to the model.
@@ -20,6 +24,63 @@ type Message struct {
 	Content string `json:"content"`
 	// Name optionally names the speaker (e.g. the agent that wrote it).
 	Name string `json:"name,omitempty"`
+	// ToolCalls are the calls an assistant message makes.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID is the call a RoleTool message answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+}
+
+// Tool describes a function the model may call.
+type Tool struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Parameters is the JSON schema of the arguments (an object schema);
+	// nil means no arguments.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+}
+
+// Tool choices for Request.ToolChoice; any other value names the one tool
+// the model must call.
+const (
+	ToolChoiceAuto     = "auto"
+	ToolChoiceNone     = "none"
+	ToolChoiceRequired = "required"
+)
+
+// ToolCall is one function call made by the model. Its JSON is the OpenAI
+// wire form: {"id", "type": "function", "function": {"name", "arguments"}}.
+type ToolCall struct {
+	ID   string
+	Name string
+	// Arguments is the JSON text of the arguments, as the model wrote it
+	// (it may be invalid JSON).
+	Arguments string
+}
+
+type wireToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// MarshalJSON writes the OpenAI wire form.
+func (c ToolCall) MarshalJSON() ([]byte, error) {
+	var w wireToolCall
+	w.ID, w.Type, w.Function.Name, w.Function.Arguments = c.ID, "function", c.Name, c.Arguments
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads the OpenAI wire form.
+func (c *ToolCall) UnmarshalJSON(b []byte) error {
+	var w wireToolCall
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	c.ID, c.Name, c.Arguments = w.ID, w.Function.Name, w.Function.Arguments
+	return nil
 }
 
 // Request is one completion request. Zero values mean the client's defaults.
@@ -32,6 +93,10 @@ type Request struct {
 	// MaxTokens overrides the client's max tokens when > 0.
 	MaxTokens int      `json:"max_tokens,omitempty"`
 	Stop      []string `json:"stop,omitempty"`
+	// Tools the model may call; ToolChoice is "" (the endpoint's default,
+	// auto), one of the ToolChoice constants, or the name of a tool.
+	Tools      []Tool `json:"tools,omitempty"`
+	ToolChoice string `json:"tool_choice,omitempty"`
 }
 
 // Usage counts tokens.
@@ -54,11 +119,15 @@ type Response struct {
 	FinishReason string `json:"finish_reason,omitempty"`
 	Model        string `json:"model,omitempty"`
 	Usage        Usage  `json:"usage"`
+	// ToolCalls are the calls the model made (FinishReason is then
+	// usually "tool_calls").
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 
 // Chunk is one piece of a streamed completion. Content is the new text; the
 // final chunk of a stream has Done set and carries the whole Response
-// (content, finish reason, usage).
+// (content, finish reason, usage, and the tool calls assembled from their
+// streamed pieces).
 type Chunk struct {
 	Content  string
 	Done     bool

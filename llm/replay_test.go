@@ -2,6 +2,7 @@ package llm_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,4 +62,55 @@ func TestLoadReplayFormats(t *testing.T) {
 	assert.ErrorContains(t, err, "no replies")
 	_, err = llm.LoadReplay(filepath.Join(dir, "missing.md"))
 	assert.Error(t, err)
+}
+
+func TestReplayToolCalls(t *testing.T) {
+	r := llm.NewReplayResponses(llm.ToolCallReply("run_python", map[string]string{"code": "1+1"}), llm.Response{Content: "2"})
+	resp, err := llm.Collect(r.Stream(context.Background(), llm.Request{}), nil)
+	require.NoError(t, err)
+	require.Len(t, resp.ToolCalls, 1)
+	assert.Equal(t, "run_python", resp.ToolCalls[0].Name)
+	assert.JSONEq(t, `{"code":"1+1"}`, resp.ToolCalls[0].Arguments)
+	assert.NotEmpty(t, resp.ToolCalls[0].ID)
+	assert.Equal(t, "tool_calls", resp.FinishReason)
+	resp, err = r.Complete(context.Background(), llm.Request{})
+	require.NoError(t, err)
+	assert.Equal(t, "2", resp.Content)
+	assert.Empty(t, resp.ToolCalls)
+}
+
+func TestLoadReplayWithToolCalls(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "r.json")
+	require.NoError(t, os.WriteFile(p, []byte(`{"replies": ["plan", {"content": "running", "tool_calls": [
+		{"name": "run_python", "arguments": {"code": "print(1)"}},
+		{"id": "c2", "name": "run_shell", "arguments": "{\"command\": \"ls\"}"}]}]}`), 0o600))
+	r, err := llm.LoadReplay(p)
+	require.NoError(t, err)
+	resp, err := r.Complete(context.Background(), llm.Request{})
+	require.NoError(t, err)
+	assert.Equal(t, "plan", resp.Content)
+	resp, err = r.Complete(context.Background(), llm.Request{})
+	require.NoError(t, err)
+	assert.Equal(t, "running", resp.Content)
+	require.Len(t, resp.ToolCalls, 2)
+	assert.JSONEq(t, `{"code":"print(1)"}`, resp.ToolCalls[0].Arguments)
+	assert.Equal(t, "c2", resp.ToolCalls[1].ID)
+	assert.JSONEq(t, `{"command":"ls"}`, resp.ToolCalls[1].Arguments)
+
+	require.NoError(t, os.WriteFile(p, []byte(`[{"content": "x", "tool_calls": [{"arguments": {}}]}]`), 0o600))
+	_, err = llm.LoadReplay(p)
+	assert.ErrorContains(t, err, "no name")
+	require.NoError(t, os.WriteFile(p, []byte(`[42]`), 0o600))
+	_, err = llm.LoadReplay(p)
+	assert.ErrorContains(t, err, "reply 1")
+}
+
+func TestToolCallJSONIsTheWireForm(t *testing.T) {
+	m := llm.Message{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "c1", Name: "f", Arguments: `{"a":1}`}}}
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"role":"assistant","content":"","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]}`, string(b))
+	var back llm.Message
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, m, back)
 }

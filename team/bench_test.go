@@ -2,6 +2,7 @@ package team_test
 
 import (
 	"context"
+	"iter"
 	"testing"
 
 	"github.com/agentteam/agentteam/agents"
@@ -44,8 +45,10 @@ func BenchmarkTurn(b *testing.B) {
 // nopExecutor runs nothing and reports success.
 type nopExecutor struct{}
 
-func (nopExecutor) Execute(context.Context, executor.Request) (*executor.Result, error) {
-	return &executor.Result{Status: executor.StatusOK}, nil
+func (nopExecutor) Run(context.Context, executor.Request) iter.Seq2[executor.Event, error] {
+	return func(yield func(executor.Event, error) bool) {
+		yield(executor.Event{Result: &executor.Result{Status: executor.StatusOK}}, nil)
+	}
 }
 func (nopExecutor) Restart(context.Context) error { return nil }
 func (nopExecutor) Close(context.Context) error   { return nil }

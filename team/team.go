@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/telemetry"
 )
 
 // Errors callers branch on.
@@ -39,6 +41,8 @@ type Config struct {
 	// the run's goroutine: keep it quick.
 	OnMessage func(*agents.Message)
 	Logger    *slog.Logger
+	// Tracer records an invoke_agent span per turn (nil: none).
+	Tracer *telemetry.Tracer
 }
 
 // RoundRobin is a team whose agents speak in a fixed order. Each agent, on
@@ -53,6 +57,16 @@ type RoundRobin struct {
 	maxTurn int
 	onMsg   func(*agents.Message)
 	log     *slog.Logger
+	tracer  *telemetry.Tracer
+
+	// How the other team types choose speakers (nil: round robin).
+	kind string // the state's type
+	// choose picks the speaker of the next turn from the conversation; an
+	// event it returns (e.g. the selector's usage) is emitted first.
+	choose func(ctx context.Context, thread []*agents.Message, prev int) (int, *agents.Message, error)
+	// after returns the speaker after turn i ended with resp.
+	after func(i int, resp *agents.Message) (int, error)
+	prev  int // the last speaker, -1 before the first turn
 
 	mu       sync.Mutex
 	running  bool
@@ -92,7 +106,17 @@ func New(cfg Config) (*RoundRobin, error) {
 	return &RoundRobin{
 		name: cfg.Name, agents: append([]agents.Agent(nil), cfg.Agents...), term: cfg.Termination,
 		maxTurn: cfg.MaxTurns, onMsg: cfg.OnMessage, log: log, lastSeen: make([]int, len(cfg.Agents)),
+		tracer: cfg.Tracer, kind: "round_robin", prev: -1,
 	}, nil
+}
+
+func (t *RoundRobin) index(name string) int {
+	for i, a := range t.agents {
+		if a.Name() == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Agents returns the team's agents in speaking order.
@@ -225,6 +249,25 @@ func (t *RoundRobin) run(ctx context.Context, task []*agents.Message, yield func
 // turn runs the next agent's turn. ok is false when the run ended (error
 // yielded or consumer gone).
 func (t *RoundRobin) turn(ctx context.Context, yield func(*agents.Message, error) bool) (resp *agents.Message, delta []*agents.Message, ok bool) {
+	if t.choose != nil {
+		t.mu.Lock()
+		thread, prev := append([]*agents.Message(nil), t.thread...), t.prev
+		t.mu.Unlock()
+		i, ev, err := t.choose(ctx, thread, prev)
+		if err != nil {
+			yield(nil, fmt.Errorf("team: select speaker: %w", err))
+			return nil, nil, false
+		}
+		if ev != nil {
+			delta = append(delta, ev)
+			if !t.emit(ev, t.name, yield) {
+				return nil, nil, false
+			}
+		}
+		t.mu.Lock()
+		t.next = i
+		t.mu.Unlock()
+	}
 	t.mu.Lock()
 	i := t.next
 	a := t.agents[i]
@@ -235,13 +278,23 @@ func (t *RoundRobin) turn(ctx context.Context, yield func(*agents.Message, error
 	t.mu.Unlock()
 
 	start := time.Now()
+	ctx, span := t.tracer.StartAgent(ctx, a.Name(), a.Description())
+	var turnErr error
+	defer func() { span.End(turnErr) }()
 	for m, err := range a.Run(ctx, newMsgs) {
 		if err != nil {
 			if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 				err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 			}
+			turnErr = err
 			yield(nil, fmt.Errorf("team: %s: %w", a.Name(), err))
 			return nil, nil, false
+		}
+		if m != nil && m.Kind == agents.KindHandoff && t.after != nil {
+			if m.Target != agents.SourceUser && t.index(m.Target) < 0 {
+				yield(nil, fmt.Errorf("team: %s handed off to %q, who is not in the team", a.Name(), m.Target))
+				return nil, nil, false
+			}
 		}
 		if m == nil {
 			continue
@@ -262,10 +315,23 @@ func (t *RoundRobin) turn(ctx context.Context, yield func(*agents.Message, error
 		yield(nil, fmt.Errorf("team: %s: %w", a.Name(), agents.ErrNoResponse))
 		return nil, nil, false
 	}
+	next := (i + 1) % len(t.agents)
+	if resp.Kind == agents.KindHandoff && resp.Target == agents.SourceUser {
+		// The agent that asked the user gets the answer.
+		next = i
+	}
+	if t.after != nil {
+		var err error
+		if next, err = t.after(i, resp); err != nil {
+			yield(nil, fmt.Errorf("team: %w", err))
+			return nil, nil, false
+		}
+	}
 	t.mu.Lock()
 	t.thread = append(t.thread, resp)
 	t.lastSeen[i] = len(t.thread)
-	t.next = (i + 1) % len(t.agents)
+	t.next = next
+	t.prev = i
 	t.mu.Unlock()
 	t.log.Debug("turn", "team", t.name, "agent", a.Name(), "kind", resp.Kind, "duration", time.Since(start))
 	return resp, delta, true
@@ -309,6 +375,7 @@ func (t *RoundRobin) Reset(ctx context.Context) error {
 	t.thread = nil
 	t.lastSeen = make([]int, len(t.agents))
 	t.next = 0
+	t.prev = -1
 	t.mu.Unlock()
 	if t.term != nil {
 		t.term.Reset()
@@ -330,6 +397,7 @@ type state struct {
 	Thread   []*agents.Message          `json:"thread"`
 	LastSeen map[string]int             `json:"last_seen"`
 	Next     string                     `json:"next"`
+	Previous string                     `json:"previous,omitempty"`
 	Agents   map[string]json.RawMessage `json:"agents"`
 }
 
@@ -342,8 +410,11 @@ func (t *RoundRobin) SaveState() (json.RawMessage, error) {
 	if t.running {
 		return nil, ErrRunning
 	}
-	s := state{Type: "round_robin", Version: stateVersion, Thread: t.thread, LastSeen: map[string]int{},
+	s := state{Type: t.kind, Version: stateVersion, Thread: t.thread, LastSeen: map[string]int{},
 		Next: t.agents[t.next].Name(), Agents: map[string]json.RawMessage{}}
+	if t.prev >= 0 {
+		s.Previous = t.agents[t.prev].Name()
+	}
 	if s.Thread == nil {
 		s.Thread = []*agents.Message{}
 	}
@@ -365,8 +436,14 @@ func (t *RoundRobin) LoadState(data json.RawMessage) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("team: load state: %w", err)
 	}
-	if s.Type != "round_robin" || s.Version != stateVersion {
-		return fmt.Errorf("team: load state: not a round-robin state of version %d (type %q, version %d)", stateVersion, s.Type, s.Version)
+	if s.Type != t.kind || s.Version != stateVersion {
+		return fmt.Errorf("team: load state: not a %s state of version %d (type %q, version %d)", strings.ReplaceAll(t.kind, "_", "-"), stateVersion, s.Type, s.Version)
+	}
+	prev := -1
+	if s.Previous != "" {
+		if prev = t.index(s.Previous); prev < 0 {
+			return fmt.Errorf("team: load state: the previous speaker %q is not in the team", s.Previous)
+		}
 	}
 	next := -1
 	lastSeen := make([]int, len(t.agents))
@@ -405,6 +482,6 @@ func (t *RoundRobin) LoadState(data json.RawMessage) error {
 			return fmt.Errorf("team: load state: %w", err)
 		}
 	}
-	t.thread, t.lastSeen, t.next = s.Thread, lastSeen, next
+	t.thread, t.lastSeen, t.next, t.prev = s.Thread, lastSeen, next, prev
 	return nil
 }

@@ -3,6 +3,7 @@ package team_test
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"strings"
 	"sync"
 	"testing"
@@ -225,11 +226,15 @@ func TestExternalStopFromAnotherGoroutine(t *testing.T) {
 // blockingExec runs until its ctx ends, like a cell that never finishes.
 func blockingExec(started chan<- struct{}) *agenttest.Executor {
 	var once sync.Once
-	return &agenttest.Executor{Fn: func(ctx context.Context, req executor.Request) (*executor.Result, error) {
-		req.OnOutput(executor.Output{Type: executor.OutputStream, Name: "stdout", Text: "working\n"})
-		once.Do(func() { close(started) })
-		<-ctx.Done()
-		return &executor.Result{Status: executor.StatusCancelled, Interrupted: true}, ctx.Err()
+	return &agenttest.Executor{Stream: func(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
+		return func(yield func(executor.Event, error) bool) {
+			if !yield(executor.Event{Output: &executor.Output{Type: executor.OutputStream, Name: "stdout", Text: "working\n"}}, nil) {
+				return
+			}
+			once.Do(func() { close(started) })
+			<-ctx.Done()
+			yield(executor.Event{Result: &executor.Result{Status: executor.StatusCancelled, Interrupted: true}}, ctx.Err())
+		}
 	}}
 }
 

@@ -226,3 +226,20 @@ func (f Func) Check(msgs []*agents.Message) string { return f(msgs) }
 
 // Reset implements Condition.
 func (Func) Reset() {}
+
+type handoff struct{ target string }
+
+// HandoffTermination stops when an agent hands off to target (e.g. "user",
+// so that a person answers before the run continues).
+func HandoffTermination(target string) Condition { return &handoff{target: target} }
+
+func (c *handoff) Check(msgs []*agents.Message) string {
+	for _, m := range msgs {
+		if m.Kind == agents.KindHandoff && m.Target == c.target {
+			return fmt.Sprintf("Handoff to %s from %s detected.", c.target, m.Source)
+		}
+	}
+	return ""
+}
+
+func (c *handoff) Reset() {}

@@ -15,9 +15,13 @@ import (
 )
 
 // Executor is an executor.Executor that calls Fn (or returns an empty OK
-// result when Fn is nil) and records the requests.
+// result when Fn is nil) and records the requests. Run yields the result's
+// outputs one by one, then the result, as a real executor does. Stream, when
+// set, is used instead of Fn: it yields outputs whenever it likes (e.g.
+// before blocking until ctx ends).
 type Executor struct {
-	Fn func(ctx context.Context, req executor.Request) (*executor.Result, error)
+	Fn     func(ctx context.Context, req executor.Request) (*executor.Result, error)
+	Stream func(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error]
 
 	mu       sync.Mutex
 	requests []executor.Request
@@ -27,15 +31,34 @@ type Executor struct {
 
 var _ executor.Executor = (*Executor)(nil)
 
-// Execute implements executor.Executor.
-func (e *Executor) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
+// Run implements executor.Executor.
+func (e *Executor) Run(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
 	e.mu.Lock()
 	e.requests = append(e.requests, req)
 	e.mu.Unlock()
-	if e.Fn == nil {
-		return &executor.Result{Status: executor.StatusOK}, nil
+	if e.Stream != nil {
+		return e.Stream(ctx, req)
 	}
-	return e.Fn(ctx, req)
+	return func(yield func(executor.Event, error) bool) {
+		res, err := &executor.Result{Status: executor.StatusOK}, error(nil)
+		if e.Fn != nil {
+			res, err = e.Fn(ctx, req)
+		}
+		if res != nil {
+			for i := range res.Outputs {
+				o := res.Outputs[i]
+				if !yield(executor.Event{Output: &o}, nil) {
+					return
+				}
+			}
+		}
+		yield(executor.Event{Result: res}, err)
+	}
+}
+
+// Execute runs req and returns its result.
+func (e *Executor) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
+	return executor.Collect(e.Run(ctx, req), nil)
 }
 
 // Restart implements executor.Executor.
@@ -68,13 +91,9 @@ func (e *Executor) Restarts() int {
 	return e.restarts
 }
 
-// Stdout returns an OK result with one stdout stream output, sending it to
-// req.OnOutput as a real executor does.
+// Stdout returns an OK result with one stdout stream output.
 func Stdout(req executor.Request, text string) *executor.Result {
 	o := executor.Output{Type: executor.OutputStream, Name: "stdout", Text: text}
-	if req.OnOutput != nil {
-		req.OnOutput(o)
-	}
 	return &executor.Result{Status: executor.StatusOK, Outputs: []executor.Output{o}}
 }
 
@@ -82,9 +101,6 @@ func Stdout(req executor.Request, text string) *executor.Result {
 func Raise(req executor.Request, ename, evalue string) *executor.Result {
 	o := executor.Output{Type: executor.OutputError, EName: ename, EValue: evalue,
 		Traceback: []string{"Traceback (most recent call last):", ename + ": " + evalue}}
-	if req.OnOutput != nil {
-		req.OnOutput(o)
-	}
 	return &executor.Result{Status: executor.StatusError, Outputs: []executor.Output{o}, Error: &o}
 }
 

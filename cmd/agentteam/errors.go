@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 
 	charmlog "github.com/charmbracelet/log"
+
+	"github.com/agentteam/agentteam/llm"
 )
 
 // exitError carries a process exit status with its error.
@@ -139,3 +142,28 @@ func newLogger(w io.Writer, verbose bool, secrets ...string) *slog.Logger {
 	})
 	return slog.New(h)
 }
+
+// errorLine is how an error is shown: one line, one cause. The chain of
+// prefixes that wrapping adds on the way up ("team: planner: planner:
+// model: …") is dropped, and the text is sanitized: an error can quote
+// kernel output or model text.
+func errorLine(err error) string {
+	msg := err.Error()
+	var api *llm.APIError
+	if errors.As(err, &api) {
+		msg = api.Error()
+	}
+	for {
+		m := reErrPrefix.FindStringSubmatch(msg)
+		if m == nil || len(m[0]) == len(msg) {
+			break
+		}
+		msg = msg[len(m[0]):]
+	}
+	msg = strings.Join(strings.Fields(sanitizeText(msg)), " ")
+	return msg
+}
+
+// reErrPrefix matches one prefix added by wrapping inside the libraries:
+// a package or agent name followed by ": ".
+var reErrPrefix = regexp.MustCompile(`^(team|agents|planner|coder|executor|code executor|assistant|model|llm|openai|session|jupyter|local|debugger model|execute): `)

@@ -174,11 +174,16 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 			outDir = abs
 		}
 	}
+	workDir := o.WorkDir
+	if workDir == "" && o.URL == "" {
+		// exec runs in the current directory, as a script would.
+		workDir, _ = os.Getwd()
+	}
 	sess, err := session.Open(ctx, session.Config{
 		URL:             o.URL,
 		Token:           o.Token,
 		KernelName:      o.Kernel,
-		WorkDir:         o.WorkDir,
+		WorkDir:         workDir,
 		Timeout:         o.Timeout,
 		StartTimeout:    o.StartTimeout,
 		OutputDir:       outDir,
@@ -199,6 +204,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 	}()
 
 	enc := json.NewEncoder(stdout)
+	lines := map[string]*lineBuffer{}
 	var firstFailure error
 	timedOut := false
 	for i, c := range cells {
@@ -207,14 +213,14 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		}
 		idx := i
 		req := executor.Request{Code: c.source, Timeout: o.Timeout}
-		req.OnOutput = func(out executor.Output) {
+		res, err := executor.Collect(sess.Run(ctx, req), func(out executor.Output) {
 			if o.JSON {
 				_ = enc.Encode(map[string]any{"event": "output", "cell": idx, "output": out})
 				return
 			}
-			printOutput(stdout, stderr, out)
-		}
-		res, err := sess.Execute(ctx, req)
+			printOutput(stdout, stderr, out, lines)
+		})
+		flushLines(stdout, stderr, lines)
 		if c.cell != nil {
 			c.cell.SetResult(res)
 		}
@@ -271,30 +277,54 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 // printOutput prints one output for a person: text to stdout, errors and
 // stderr to stderr, rich outputs as their text or the file they were saved
 // to.
-func printOutput(stdout, stderr io.Writer, out executor.Output) {
+//
+// Kernel output is untrusted: every control sequence in it is made visible
+// (sanitizeText), and stream lines are printed when they end, so that a
+// progress bar drawn with carriage returns shows its last state.
+func printOutput(stdout, stderr io.Writer, out executor.Output, lines map[string]*lineBuffer) {
 	switch out.Type {
 	case executor.OutputStream:
-		if out.Name == "stderr" {
-			io.WriteString(stderr, out.Text)
-		} else {
-			io.WriteString(stdout, out.Text)
+		lb := lines[out.Name]
+		if lb == nil {
+			lb = &lineBuffer{}
+			lines[out.Name] = lb
 		}
+		w := stdout
+		if out.Name == "stderr" {
+			w = stderr
+		}
+		io.WriteString(w, sanitizeText(lb.add(out.Text)))
 	case executor.OutputError:
+		flushLines(stdout, stderr, lines)
 		if len(out.Traceback) > 0 {
-			io.WriteString(stderr, strings.Join(out.Traceback, "\n")+"\n")
+			io.WriteString(stderr, sanitizeText(strings.Join(out.Traceback, "\n"))+"\n")
 		} else {
-			fmt.Fprintf(stderr, "%s: %s\n", out.EName, out.EValue)
+			fmt.Fprintf(stderr, "%s: %s\n", sanitizeText(out.EName), sanitizeText(out.EValue))
 		}
 	case executor.OutputExecuteResult, executor.OutputDisplayData:
+		flushLines(stdout, stderr, lines)
 		for _, f := range out.Files {
-			fmt.Fprintf(stdout, "[saved %s]\n", f)
+			fmt.Fprintf(stdout, "[saved %s]\n", sanitizeText(f))
 		}
 		if t, ok := out.Data["text/plain"].(string); ok && t != "" {
-			io.WriteString(stdout, strings.TrimRight(t, "\n")+"\n")
+			io.WriteString(stdout, sanitizeText(strings.TrimRight(t, "\n"))+"\n")
 		} else if len(out.Files) == 0 {
 			for mime := range out.Data {
-				fmt.Fprintf(stdout, "[%s output]\n", mime)
+				fmt.Fprintf(stdout, "[%s output]\n", sanitizeText(mime))
 			}
+		}
+	}
+}
+
+// flushLines prints unfinished stream lines, each ended.
+func flushLines(stdout, stderr io.Writer, lines map[string]*lineBuffer) {
+	for name, lb := range lines {
+		if rest := lb.flush(); rest != "" {
+			w := stdout
+			if name == "stderr" {
+				w = stderr
+			}
+			io.WriteString(w, sanitizeText(rest)+"\n")
 		}
 	}
 }

@@ -15,7 +15,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		if msg := err.Error(); msg != "" {
+		if msg := errorLine(err); msg != "" {
 			io.WriteString(stderr, "agentteam: "+msg+"\n")
 		}
 		return exitCode(err)

@@ -49,6 +49,8 @@ type JupyterSettings struct {
 	Timeout      time.Duration `mapstructure:"timeout" yaml:"timeout"`
 	StartTimeout time.Duration `mapstructure:"start_timeout" yaml:"start_timeout"`
 	Binary       string        `mapstructure:"binary" yaml:"binary"`
+	RemoteDir    string        `mapstructure:"remote_dir" yaml:"remote_dir"`
+	KeepRemote   bool          `mapstructure:"keep_remote" yaml:"keep_remote"`
 }
 
 // SandboxSettings: confinement of the embedded server's kernels.
@@ -98,6 +100,8 @@ func defaultSettings() map[string]any {
 		"jupyter.timeout":           "120s",
 		"jupyter.start_timeout":     "60s",
 		"jupyter.binary":            "",
+		"jupyter.remote_dir":        "agentteam",
+		"jupyter.keep_remote":       false,
 		"sandbox.enabled":           true,
 		"sandbox.network":           false,
 		"sandbox.memory":            "4GiB",

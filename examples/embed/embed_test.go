@@ -29,10 +29,12 @@ func TestEmbedExample(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, string(out))
 			assert.Equal(t, "user: Write a Python program that prints 'Hello, world!'\n"+
+				"planner: 1. Print the greeting.\n"+
 				"coder: Here is the program\n```python\nprint(\"Hello, world!\")\n```\n"+
 				"executor: Hello, world!\n"+
-				"coder: TERMINATE\n"+
-				"stop reason: Text 'TERMINATE' mentioned\n", string(out))
+				"planner: It printed the greeting. TERMINATE\n"+
+				"stopped: finished\n"+
+				"answer: It printed the greeting.\n", string(out))
 		})
 	}
 }

@@ -1,6 +1,7 @@
-// Command embed shows the agentteam runtime embedded in a Go program: a coder
-// (here a replay of recorded model answers) and a code executor backed by a
-// Jupyter kernel take turns until the coder says TERMINATE.
+// Command embed shows the agentteam pipeline embedded in a Go program: a
+// planner and a coder (here a replay of recorded model answers) and a code
+// executor on a Jupyter kernel solve a task; the outputs (notebook, report,
+// transcript, files) go to a directory of the run's own.
 //
 // The kernel runs on the server named by AGENTTEAM_JUPYTER_URL (and
 // AGENTTEAM_JUPYTER_TOKEN), or on an embedded local jupyter-server when that
@@ -17,7 +18,7 @@ import (
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
-	"github.com/agentteam/agentteam/team"
+	"github.com/agentteam/agentteam/solve"
 )
 
 func main() {
@@ -25,43 +26,30 @@ func main() {
 	defer stop()
 
 	model := llm.NewReplay(
+		"1. Print the greeting.",
 		"Here is the program\n```python\nprint(\"Hello, world!\")\n```",
-		"TERMINATE",
+		"It printed the greeting. TERMINATE",
 	)
+	out, err := os.MkdirTemp("", "agentteam-embed-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(out)
 
-	cfg := session.ConfigFromEnv()
-	cfg.WorkDir, _ = os.MkdirTemp("", "agentteam-embed-")
-	defer os.RemoveAll(cfg.WorkDir)
-	kernel, err := session.Open(ctx, cfg)
+	runner, err := solve.New(solve.Config{Model: model, Session: session.ConfigFromEnv(), OutDir: out})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer kernel.Close(context.Background())
-
-	coder, err := agents.NewCoder(agents.AssistantConfig{Client: model})
-	if err != nil {
-		log.Fatal(err)
-	}
-	runner, err := agents.NewCodeExecutor(agents.CodeExecutorConfig{Executor: kernel})
-	if err != nil {
-		log.Fatal(err)
-	}
-	tm, err := team.New(team.Config{
-		Agents:      []agents.Agent{coder, runner},
-		Termination: team.Or(team.TextMention("TERMINATE"), team.MaxMessages(10)),
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	res, err := tm.Run(ctx, "Write a Python program that prints 'Hello, world!'")
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, m := range res.Messages {
-		if !m.Kind.IsEvent() {
-			fmt.Printf("%s: %s\n", m.Source, m.Content)
+	for ev, err := range runner.Run(ctx, solve.Task{Text: "Write a Python program that prints 'Hello, world!'"}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		switch {
+		case ev.Type == solve.EventMessage && ev.Message.Kind == agents.KindText:
+			fmt.Printf("%s: %s\n", ev.Message.Source, ev.Message.Content)
+		case ev.Type == solve.EventSummary:
+			fmt.Println("stopped:", ev.Summary.Reason)
+			fmt.Println("answer:", ev.Summary.FinalAnswer)
 		}
 	}
-	fmt.Println("stop reason:", res.StopReason)
 }

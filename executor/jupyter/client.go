@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 	"syscall"
@@ -56,6 +57,19 @@ func (e *APIError) Error() string {
 	}
 	return s
 }
+
+// UnauthorizedError is ErrUnauthorized with the status the server answered.
+type UnauthorizedError struct {
+	StatusCode   int
+	Method, Path string
+	URL          string // the server, without its token
+}
+
+func (e *UnauthorizedError) Error() string {
+	return fmt.Sprintf("jupyter server refused the token (HTTP %d): check the token (%s %s at %s)", e.StatusCode, e.Method, e.Path, e.URL)
+}
+
+func (e *UnauthorizedError) Unwrap() error { return ErrUnauthorized }
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
@@ -275,7 +289,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		return resp.StatusCode, c.transportError(ctx, method, path, err)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return resp.StatusCode, fmt.Errorf("%w (%s %s at %s)", ErrUnauthorized, method, path, c.URL())
+		return resp.StatusCode, &UnauthorizedError{StatusCode: resp.StatusCode, Method: method, Path: path, URL: c.URL()}
 	}
 	if resp.StatusCode >= 300 {
 		return resp.StatusCode, &APIError{Method: method, Path: path, StatusCode: resp.StatusCode, Message: c.redact(serverMessage(data))}
@@ -422,9 +436,20 @@ func (c *Client) ListKernels(ctx context.Context) ([]KernelInfo, error) {
 // StartKernel starts a kernel of the named spec ("" = the server's default).
 // An unknown name gives ErrNoSuchKernelSpec listing the available ones.
 func (c *Client) StartKernel(ctx context.Context, name string) (*KernelInfo, error) {
+	return c.StartKernelAt(ctx, name, "")
+}
+
+// StartKernelAt is StartKernel with the kernel's working directory: dir,
+// relative to the server's root directory, must exist. "" sends no path,
+// and the server picks the directory (jupyter-server: its process's cwd,
+// which is not its root directory when it was started with a root_dir).
+func (c *Client) StartKernelAt(ctx context.Context, name, dir string) (*KernelInfo, error) {
 	body := map[string]any{}
 	if name != "" {
 		body["name"] = name
+	}
+	if dir != "" {
+		body["path"] = strings.Trim(path.Clean("/"+dir), "/")
 	}
 	var k KernelInfo
 	code, err := c.do(ctx, http.MethodPost, "api/kernels", body, &k)

@@ -91,6 +91,9 @@ type conn struct {
 	done   chan struct{} // reader finished
 }
 
+// writeTimeout bounds one websocket write.
+const writeTimeout = 20 * time.Second
+
 type outFrame struct {
 	data []byte
 	done chan error
@@ -211,8 +214,15 @@ func (k *conn) broken() error {
 	return k.down
 }
 
-// send writes a message through the writer goroutine.
+// send writes a message through the writer goroutine. A context that is
+// already done sends nothing. Once the writer has taken the message, send
+// waits for the write to finish whatever ctx does, so that an error return
+// means the message was not sent: a caller that sees ctx.Err() with a nil
+// error knows it was, and must interrupt what it started.
 func (k *conn) send(ctx context.Context, m outMessage) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	data, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -225,12 +235,7 @@ func (k *conn) send(ctx context.Context, m outMessage) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case err := <-f.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return <-f.done
 }
 
 func (k *conn) current() (*websocket.Conn, chan struct{}) {
@@ -252,11 +257,13 @@ func (k *conn) writeLoop() {
 			return
 		case f := <-k.out:
 			ws, _ := k.current()
+			_ = ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 			err := ws.WriteMessage(websocket.TextMessage, f.data)
 			if err != nil {
 				// The reader notices the broken socket and reconnects;
 				// retry once on the new one.
 				if nws, ok := k.waitReattach(ws, 15*time.Second); ok {
+					_ = nws.SetWriteDeadline(time.Now().Add(writeTimeout))
 					err = nws.WriteMessage(websocket.TextMessage, f.data)
 				}
 			}

@@ -44,10 +44,12 @@ func Example() {
 	fmt.Println(res.Text()) // what a model sees
 
 	// Outputs as they arrive.
-	for out, err := range k.Stream(ctx, executor.Request{Code: "!ls", Language: "python"}) {
+	for ev, err := range k.Run(ctx, executor.Request{Code: "!ls", Language: "python"}) {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Print(out.Text)
+		if ev.Output != nil {
+			fmt.Print(ev.Output.Text)
+		}
 	}
 }

@@ -488,9 +488,9 @@ func TestFakeNoGoroutinesLeftAfterClose(t *testing.T) {
 		require.NoError(t, err)
 		_, err = run(t, k, "x")
 		require.NoError(t, err)
-		for range k.Stream(ctx, executor.Request{Code: "y"}) {
+		for range k.Run(ctx, executor.Request{Code: "y"}) {
 		}
-		for range k.Stream(ctx, executor.Request{Code: "z"}) {
+		for range k.Run(ctx, executor.Request{Code: "z"}) {
 			break
 		}
 		require.NoError(t, k.Close(ctx))

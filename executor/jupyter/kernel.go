@@ -32,6 +32,15 @@ type KernelConfig struct {
 	Client *Client
 	// KernelName is the kernel spec; "" means python3.
 	KernelName string
+	// Path is the kernel's working directory, relative to the server's root
+	// directory (it must exist); "" lets the server choose (see
+	// Client.StartKernelAt). Kernels started to replace a dead one get it
+	// too.
+	Path string
+	// Setup, when set, is Python code run quietly before the first
+	// execution on every fresh or restarted kernel (e.g. to change to a
+	// directory where the server cannot start kernels in one).
+	Setup string
 	// KernelID attaches to an existing kernel instead of starting one. Such
 	// a kernel is not shut down by Close, and is not replaced when it dies.
 	KernelID string
@@ -67,6 +76,7 @@ type Kernel struct {
 	dead      bool // the kernel is gone; a fresh one is needed
 	redial    bool // the kernel restarted or the socket broke: reconnect before running
 	stateLost bool // the next result says state was lost
+	needSetup bool // cfg.Setup has not run on this kernel process yet
 	closed    bool
 	runs      int
 	closing   chan struct{} // closed when Close starts: ends a running execution
@@ -132,12 +142,13 @@ func (k *Kernel) setID(id string) {
 func (k *Kernel) start(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
 	defer cancel()
-	info, err := k.c.StartKernel(sctx, k.cfg.KernelName)
+	info, err := k.c.StartKernelAt(sctx, k.cfg.KernelName, k.cfg.Path)
 	if err != nil {
 		return err
 	}
 	k.setID(info.ID)
 	k.owned = true
+	k.needSetup = true
 	if err := k.connect(ctx); err != nil {
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		_ = k.c.DeleteKernel(dctx, info.ID)
@@ -256,6 +267,36 @@ func aborted(r *executor.Result) bool {
 
 // Execute runs one code block and returns its result; see executor.Executor.
 func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
+	return executor.Collect(k.Run(ctx, req), nil)
+}
+
+// Run runs one code block, yielding its outputs as they arrive and then its
+// result; see executor.Executor. Breaking out of the loop interrupts the
+// kernel.
+func (k *Kernel) Run(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
+	return func(yield func(executor.Event, error) bool) {
+		stopped := false
+		emit := func(o executor.Output) bool {
+			if stopped {
+				return false
+			}
+			if !yield(executor.Event{Output: &o}, nil) {
+				stopped = true
+			}
+			return !stopped
+		}
+		res, err := k.execute(ctx, req, emit)
+		if stopped {
+			return
+		}
+		yield(executor.Event{Result: res}, err)
+	}
+}
+
+// errStopped: the consumer of Run stopped reading.
+var errStopped = errors.New("the caller stopped reading the outputs")
+
+func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(executor.Output) bool) (*executor.Result, error) {
 	lang, ok := executor.NormalizeLanguage(strings.TrimSpace(req.Language))
 	if !ok {
 		return &executor.Result{
@@ -279,6 +320,10 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 	if k.closed {
 		return nil, executor.ErrClosed
 	}
+	// A cancelled call never reaches the kernel.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	restarted, err := k.ensureReady(ctx)
 	if err != nil {
 		if errors.Is(err, executor.ErrKernelDied) {
@@ -288,7 +333,10 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 	}
 	lost := k.stateLost || restarted
 	k.stateLost = false
-	res, err := k.run(ctx, code, timeout, lang, req.OnOutput)
+	if err := k.setup(ctx); err != nil {
+		return nil, err
+	}
+	res, err := k.run(ctx, code, timeout, lang, emit)
 	// With stop_on_error, a kernel aborts requests that reach it right
 	// after a failed one, before it has stopped aborting. Such a request
 	// never ran: send it again.
@@ -298,7 +346,7 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 			return res, ctx.Err()
 		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
 		}
-		res, err = k.run(ctx, code, timeout, lang, req.OnOutput)
+		res, err = k.run(ctx, code, timeout, lang, emit)
 	}
 	if res == nil {
 		k.stateLost = k.stateLost || lost // nothing ran: tell the next result
@@ -312,6 +360,22 @@ func (k *Kernel) Execute(ctx context.Context, req executor.Request) (*executor.R
 		}
 	}
 	return res, err
+}
+
+// setup runs cfg.Setup on a kernel that has not run it yet.
+func (k *Kernel) setup(ctx context.Context) error {
+	if k.cfg.Setup == "" || !k.needSetup {
+		return nil
+	}
+	res, err := k.run(ctx, k.cfg.Setup, k.cfg.StartTimeout, executor.Python, func(executor.Output) bool { return true })
+	if err != nil {
+		return fmt.Errorf("kernel setup: %w", err)
+	}
+	if res != nil && res.Status != executor.StatusOK {
+		return fmt.Errorf("kernel setup failed: %s", strings.TrimSpace(res.Text()))
+	}
+	k.needSetup = false
+	return nil
 }
 
 // ensureReady makes sure a live, connected kernel is there, starting a fresh
@@ -378,14 +442,19 @@ func (k *Kernel) noteEvent(ev error) {
 // run sends one execute_request and collects its outputs until both the
 // idle status and the execute_reply arrived, or the deadline, the context or
 // a fault ends it.
-func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, lang string, onOutput func(executor.Output)) (*executor.Result, error) {
+func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, lang string, emit func(executor.Output) bool) (*executor.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	k.runs++
-	col := executor.NewCollector(executor.CollectorConfig{
+	ex := &execution{k: k}
+	ex.col = executor.NewCollector(executor.CollectorConfig{
 		OutputDir:      k.cfg.OutputDir,
 		FilePrefix:     fmt.Sprintf("%s-%d", shortID(k.ID()), k.runs),
 		MaxOutputBytes: k.cfg.MaxOutputBytes,
-		OnOutput:       onOutput,
+		OnOutput:       func(o executor.Output) { ex.pending = append(ex.pending, o) },
 	})
+	col := ex.col
 	m := newMessage(k.conn.session, "shell", "execute_request", executeRequest{
 		Code: code, Silent: false, StoreHistory: true, UserExpressions: map[string]any{},
 		AllowStdin: false, StopOnError: true,
@@ -395,12 +464,14 @@ func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, la
 	defer k.conn.unregister(msgID)
 	start := time.Now()
 	if err := k.conn.send(ctx, m); err != nil {
+		// Not sent: nothing ran.
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("send to kernel %s: %w", k.ID(), err)
 	}
-	ex := &execution{k: k, col: col, box: box}
+	// Sent: from here on a cancellation interrupts the kernel.
+	ex.box = box
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 
@@ -409,16 +480,24 @@ wait:
 	for !ex.finished() {
 		select {
 		case <-box.notify:
-			if fault = ex.drain(); fault != nil {
+			fault = ex.drain()
+			if !ex.flush(emit) {
+				res, err := k.stop(ex, errStopped, executor.StatusCancelled, "stopped")
+				res.Duration = time.Since(start)
+				return res, err
+			}
+			if fault != nil {
 				break wait
 			}
 		case <-timer.C:
 			res, err := k.stop(ex, fmt.Errorf("%w after %s", executor.ErrTimeout, timeout), executor.StatusTimeout, fmt.Sprintf("timed out after %s", timeout))
 			res.Duration = time.Since(start)
+			ex.flush(emit)
 			return res, err
 		case <-ctx.Done():
 			res, err := k.stop(ex, ctx.Err(), executor.StatusCancelled, "cancelled")
 			res.Duration = time.Since(start)
+			ex.flush(emit)
 			return res, err
 		case <-k.closing:
 			res := col.Result()
@@ -450,6 +529,7 @@ wait:
 type execution struct {
 	k        *Kernel
 	col      *executor.Collector
+	pending  []executor.Output // collected, not yet yielded
 	box      *inbox
 	idle     bool
 	replied  bool
@@ -458,6 +538,19 @@ type execution struct {
 }
 
 func (e *execution) finished() bool { return e.idle && e.replied }
+
+// flush yields the outputs collected so far; false means the consumer
+// stopped.
+func (e *execution) flush(emit func(executor.Output) bool) bool {
+	outs := e.pending
+	e.pending = e.pending[:0]
+	for _, o := range outs {
+		if !emit(o) {
+			return false
+		}
+	}
+	return true
+}
 
 // drain handles the queued items; it returns a fault that ends the wait.
 func (e *execution) drain() error {
@@ -580,6 +673,7 @@ func (k *Kernel) stop(ex *execution, cause error, status executor.Status, what s
 	}
 	res.Restarted = true
 	k.redial = true
+	k.needSetup = true
 	res.Message = what + "; the kernel did not stop when interrupted and was restarted, state lost"
 	return res, cause
 }
@@ -651,59 +745,6 @@ func shortID(id string) string {
 	return id
 }
 
-// Stream runs one code block and yields its outputs as they arrive. The last
-// pair carries the error, if any, that Execute would return (code that
-// raises yields an error output, not a Go error). Breaking out of the loop
-// cancels the execution (the kernel is interrupted).
-func (k *Kernel) Stream(ctx context.Context, req executor.Request) iter.Seq2[executor.Output, error] {
-	return func(yield func(executor.Output, error) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		outs := make(chan executor.Output, 64)
-		done := make(chan error, 1)
-		prev := req.OnOutput
-		req.OnOutput = func(o executor.Output) {
-			if prev != nil {
-				prev(o)
-			}
-			select {
-			case outs <- o:
-			case <-ctx.Done():
-			}
-		}
-		go func() {
-			_, err := k.Execute(ctx, req)
-			done <- err
-		}()
-		for {
-			select {
-			case o := <-outs:
-				if !yield(o, nil) {
-					cancel()
-					<-done
-					return
-				}
-			case err := <-done:
-				for {
-					select {
-					case o := <-outs:
-						if !yield(o, nil) {
-							return
-						}
-						continue
-					default:
-					}
-					break
-				}
-				if err != nil {
-					yield(executor.Output{}, err)
-				}
-				return
-			}
-		}
-	}
-}
-
 // Interrupt interrupts whatever the kernel is running.
 func (k *Kernel) Interrupt(ctx context.Context) error {
 	return k.c.InterruptKernel(ctx, k.ID())
@@ -724,6 +765,7 @@ func (k *Kernel) Restart(ctx context.Context) error {
 		switch {
 		case err == nil:
 			k.redial = true
+			k.needSetup = true
 			k.stateLost = false
 			if k.conn != nil {
 				k.conn.takeEvent()

@@ -362,10 +362,16 @@ func TestStreamYieldsOutputsAsTheyArrive(t *testing.T) {
 	k := newKernel(t)
 	var got []string
 	var times []time.Time
-	for o, err := range k.Stream(context.Background(), executor.Request{Code: "import time\nprint('a', flush=True)\ntime.sleep(0.3)\nprint('b', flush=True)\n1/0"}) {
+	var final *executor.Result
+	for ev, err := range k.Run(context.Background(), executor.Request{Code: "import time\nprint('a', flush=True)\ntime.sleep(0.3)\nprint('b', flush=True)\n1/0"}) {
 		if err != nil {
 			t.Fatalf("stream error: %v", err)
 		}
+		if ev.Result != nil {
+			final = ev.Result
+			continue
+		}
+		o := ev.Output
 		if o.Type == executor.OutputStream {
 			got = append(got, strings.TrimSpace(o.Text))
 			times = append(times, time.Now())
@@ -376,12 +382,17 @@ func TestStreamYieldsOutputsAsTheyArrive(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "error:ZeroDivisionError"}, got)
 	require.Len(t, times, 2)
 	assert.GreaterOrEqual(t, times[1].Sub(times[0]), 200*time.Millisecond, "outputs come as they are produced")
+	require.NotNil(t, final, "the last event carries the result")
+	assert.Equal(t, executor.StatusError, final.Status)
 
 	// Breaking out of the loop interrupts the cell; the kernel stays usable.
-	for o := range k.Stream(context.Background(), executor.Request{Code: "print('x', flush=True)\ntime.sleep(100)"}) {
-		assert.Equal(t, "x\n", o.Text)
+	begin := time.Now()
+	for ev := range k.Run(context.Background(), executor.Request{Code: "print('x', flush=True)\ntime.sleep(100)"}) {
+		require.NotNil(t, ev.Output)
+		assert.Equal(t, "x\n", ev.Output.Text)
 		break
 	}
+	assert.Less(t, time.Since(begin), 10*time.Second, "breaking out interrupts the cell")
 	assert.Equal(t, "ok", exec(t, k, "print('ok')").Text())
 }
 
@@ -401,10 +412,9 @@ func TestDisplayUpdateAndClearOutput(t *testing.T) {
 func TestOnOutputCalledInOrder(t *testing.T) {
 	k := newKernel(t)
 	var seen []string
-	res, err := k.Execute(context.Background(), executor.Request{
-		Code:     "import sys\nprint('out')\nprint('err', file=sys.stderr)\n'val'",
-		OnOutput: func(o executor.Output) { seen = append(seen, string(o.Type)+":"+o.Name) },
-	})
+	res, err := executor.Collect(k.Run(context.Background(), executor.Request{
+		Code: "import sys\nprint('out')\nprint('err', file=sys.stderr)\n'val'",
+	}), func(o executor.Output) { seen = append(seen, string(o.Type)+":"+o.Name) })
 	require.NoError(t, err)
 	assert.Equal(t, []string{"stream:stdout", "stream:stderr", "execute_result:"}, seen)
 	assert.Equal(t, "out\nerr\n'val'", res.Text())

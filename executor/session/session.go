@@ -6,12 +6,14 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"net/http"
 	"os"
@@ -43,8 +45,21 @@ type Config struct {
 	// KernelName is the kernel spec; "" means python3.
 	KernelName string
 	// WorkDir is the embedded server's working directory (the kernel's
-	// cwd); "" means the current directory. Ignored for remote servers.
+	// cwd); "" means a fresh private directory, removed by Close (never the
+	// process's own working directory). Ignored for remote servers.
 	WorkDir string
+	// RemoteDir is the kernel's working directory on a remote server,
+	// relative to the server's root directory: it is created, input files
+	// are staged there, the kernel is started in it (the "path" of the
+	// start request, whatever directory the server process runs in), and
+	// file listings and downloads are relative to it. On a Kernel Gateway,
+	// which has no contents API, the kernel makes it and changes into it.
+	// It is the session's own directory: Close deletes it with everything
+	// in it unless KeepRemote is set. "" means the server's choice of
+	// directory, and nothing is deleted. Ignored for the embedded server.
+	RemoteDir string
+	// KeepRemote leaves RemoteDir and its files on the server at Close.
+	KeepRemote bool
 	// Timeout is the default per-execution deadline (zero: 60s).
 	Timeout time.Duration
 	// StartTimeout bounds starting the server and the kernel (zero: 60s).
@@ -81,6 +96,10 @@ type Session struct {
 	kernel *jupyter.Kernel
 	server *local.Server // nil for remote servers
 	log    *slog.Logger
+
+	remoteDir  string // cleaned RemoteDir
+	viaKernel  bool   // RemoteDir is made by the kernel (no contents API)
+	tmpWorkDir string // a private WorkDir made by Open, removed by Close
 }
 
 var _ executor.Executor = (*Session)(nil)
@@ -98,9 +117,10 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		work := cfg.WorkDir
 		if work == "" {
 			var err error
-			if work, err = os.Getwd(); err != nil {
-				return nil, err
+			if work, err = os.MkdirTemp("", "agentteam-work-"); err != nil {
+				return nil, fmt.Errorf("session: working directory: %w", err)
 			}
+			s.tmpWorkDir = work
 		}
 		srv, err := local.Start(ctx, local.Config{
 			Binary:       cfg.JupyterBinary,
@@ -110,6 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			Logger:       log,
 		})
 		if err != nil {
+			s.removeTmp()
 			return nil, err
 		}
 		s.server = srv
@@ -128,8 +149,32 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	s.client = client
+	var kpath, setup string
+	if s.server == nil && cfg.RemoteDir != "" {
+		rd, err := cleanRel(cfg.RemoteDir)
+		if err != nil {
+			return nil, err
+		}
+		s.remoteDir = rd
+		err = errNoContents
+		if !cfg.FilesThroughKernel {
+			err = client.MkdirAll(ctx, rd)
+		}
+		switch {
+		case err == nil:
+			kpath = rd
+			setup = "import os as _agentteam_os\n_agentteam_os.environ['AGENTTEAM_RUN_DIR'] = _agentteam_os.getcwd()\ndel _agentteam_os\n"
+		case errors.Is(err, jupyter.ErrNoContentsAPI), errors.Is(err, errNoContents):
+			s.viaKernel = true
+			setup = fmt.Sprintf("import os as _agentteam_os\n_agentteam_os.makedirs(%[1]s, exist_ok=True)\n_agentteam_os.chdir(%[1]s)\n_agentteam_os.environ['AGENTTEAM_RUN_DIR'] = _agentteam_os.getcwd()\ndel _agentteam_os\n", pyString(rd))
+		default:
+			return nil, fmt.Errorf("session: create %s on the server: %w", rd, err)
+		}
+	}
 	k, err := jupyter.NewKernel(ctx, jupyter.KernelConfig{
 		Client:         client,
+		Path:           kpath,
+		Setup:          setup,
 		KernelName:     cfg.KernelName,
 		Timeout:        cfg.Timeout,
 		StartTimeout:   cfg.StartTimeout,
@@ -142,10 +187,52 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			err = fmt.Errorf("%w; embedded server log: %s", err, s.server.LogTail())
 		}
 		s.closeServer()
+		s.removeTmp()
+		s.removeRemote(ctx)
 		return nil, err
 	}
 	s.kernel = k
 	return s, nil
+}
+
+var errNoContents = errors.New("files move through the kernel")
+
+func (s *Session) removeTmp() {
+	if s.tmpWorkDir != "" {
+		_ = os.RemoveAll(s.tmpWorkDir)
+	}
+}
+
+// removeRemote deletes the session's directory on a remote server (unless
+// it is to be kept).
+func (s *Session) removeRemote(ctx context.Context) error {
+	if s.remoteDir == "" || s.cfg.KeepRemote {
+		return nil
+	}
+	// Through the kernel first: the contents API may move files to the
+	// server user's trash rather than delete them.
+	var err error
+	if s.kernel != nil {
+		const code = "def __agentteam_rm():\n    import os, shutil\n    d = os.environ.pop('AGENTTEAM_RUN_DIR', '')\n    if d and os.path.isdir(d):\n        os.chdir(os.path.dirname(d))\n        shutil.rmtree(d)\n__agentteam_rm(); del __agentteam_rm\n"
+		if err = s.internal(ctx, code, nil); err == nil || s.viaKernel {
+			return err
+		}
+	} else if s.viaKernel {
+		return nil
+	}
+	return s.client.Delete(ctx, s.remoteDir)
+}
+
+// RemoteDir is the kernel's directory on a remote server, relative to its
+// root ("" when the server chose it, or for the embedded server).
+func (s *Session) RemoteDir() string { return s.remoteDir }
+
+// remotePath is rel inside the session's remote directory.
+func (s *Session) remotePath(rel string) string {
+	if s.remoteDir == "" {
+		return rel
+	}
+	return path.Join(s.remoteDir, rel)
 }
 
 func (s *Session) closeServer() {
@@ -162,6 +249,9 @@ func (s *Session) Remote() bool { return s.server == nil }
 // Server is the embedded server, or nil for a remote one.
 func (s *Session) Server() *local.Server { return s.server }
 
+// ID is the kernel's id (it changes when the kernel is replaced).
+func (s *Session) ID() string { return s.kernel.ID() }
+
 // Kernel is the underlying Jupyter kernel.
 func (s *Session) Kernel() *jupyter.Kernel { return s.kernel }
 
@@ -176,9 +266,28 @@ func (s *Session) WorkDir() string {
 	return s.server.WorkDir()
 }
 
-// Execute runs code in the kernel (see executor.Executor).
+// Execute runs code in the kernel and returns its result.
 func (s *Session) Execute(ctx context.Context, req executor.Request) (*executor.Result, error) {
-	res, err := s.kernel.Execute(ctx, req)
+	return executor.Collect(s.Run(ctx, req), nil)
+}
+
+// Run runs code in the kernel, yielding its outputs and then its result (see
+// executor.Executor).
+func (s *Session) Run(ctx context.Context, req executor.Request) iter.Seq2[executor.Event, error] {
+	return func(yield func(executor.Event, error) bool) {
+		for ev, err := range s.kernel.Run(ctx, req) {
+			if ev.Result != nil || err != nil {
+				ev.Result, err = s.explain(ev.Result, err)
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// explain adds why the kernel died, when the sandbox knows, to a result.
+func (s *Session) explain(res *executor.Result, err error) (*executor.Result, error) {
 	if errors.Is(err, executor.ErrKernelDied) && s.server != nil {
 		if cause := s.deathCause(); cause != "" {
 			if res != nil {
@@ -207,13 +316,20 @@ func (s *Session) Interrupt(ctx context.Context) error { return s.kernel.Interru
 func (s *Session) Close(ctx context.Context) error {
 	var err error
 	if s.kernel != nil {
-		err = s.kernel.Close(ctx)
+		if s.remoteDir != "" {
+			err = s.removeRemote(ctx)
+			s.remoteDir = ""
+		}
+		if e := s.kernel.Close(ctx); err == nil {
+			err = e
+		}
 	}
 	if s.server != nil {
 		if e := s.server.Close(ctx); err == nil {
 			err = e
 		}
 	}
+	s.removeTmp()
 	return err
 }
 
@@ -252,7 +368,10 @@ func (s *Session) Upload(ctx context.Context, relPath string, data []byte) error
 	if s.cfg.FilesThroughKernel {
 		return s.uploadThroughKernel(ctx, rel, data)
 	}
-	err = s.client.UploadFile(ctx, rel, data)
+	if s.viaKernel {
+		return s.uploadThroughKernel(ctx, rel, data)
+	}
+	err = s.client.UploadFile(ctx, s.remotePath(rel), data)
 	if errors.Is(err, jupyter.ErrNoContentsAPI) {
 		return s.uploadThroughKernel(ctx, rel, data)
 	}
@@ -279,44 +398,15 @@ func (s *Session) uploadThroughKernel(ctx context.Context, rel string, data []by
 	return nil
 }
 
-// Download reads a file from the kernel's working directory.
+// Download reads a file from the kernel's working directory, at most
+// DefaultMaxFileBytes (ErrTooLarge past that). For the embedded server,
+// symbolic links are not followed. DownloadTo streams instead.
 func (s *Session) Download(ctx context.Context, relPath string) ([]byte, error) {
-	rel, err := cleanRel(relPath)
-	if err != nil {
+	var b bytes.Buffer
+	if _, err := s.DownloadTo(ctx, relPath, &b, DefaultMaxFileBytes); err != nil {
 		return nil, err
 	}
-	if s.server != nil {
-		return os.ReadFile(filepath.Join(s.server.WorkDir(), filepath.FromSlash(rel)))
-	}
-	if !s.cfg.FilesThroughKernel {
-		data, err := s.client.DownloadFile(ctx, rel)
-		if !errors.Is(err, jupyter.ErrNoContentsAPI) {
-			return data, err
-		}
-	}
-	// Outputs are capped per execution, so read in chunks well under the
-	// cap.
-	var data []byte
-	for off := 0; ; {
-		var out struct {
-			Data string `json:"data"`
-			EOF  bool   `json:"eof"`
-		}
-		code := fmt.Sprintf("def __agentteam_get():\n    import base64, json\n    with open(%s, 'rb') as f:\n        f.seek(%d)\n        b = f.read(%d)\n    print(json.dumps({'data': base64.b64encode(b).decode(), 'eof': len(b) < %d}))\n__agentteam_get(); del __agentteam_get\n",
-			pyString(rel), off, downloadChunk, downloadChunk)
-		if err := s.internal(ctx, code, &out); err != nil {
-			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
-		}
-		chunk, err := base64.StdEncoding.DecodeString(out.Data)
-		if err != nil {
-			return nil, fmt.Errorf("session: download %s through the kernel: %w", rel, err)
-		}
-		data = append(data, chunk...)
-		off += len(chunk)
-		if out.EOF {
-			return data, nil
-		}
-	}
+	return b.Bytes(), nil
 }
 
 // downloadChunk is the most read per execution when files move through the
@@ -353,10 +443,10 @@ func (s *Session) ListFiles(ctx context.Context) ([]FileInfo, error) {
 		})
 		return files, err
 	}
-	if s.cfg.FilesThroughKernel {
+	if s.cfg.FilesThroughKernel || s.viaKernel {
 		return s.listThroughKernel(ctx)
 	}
-	files, err := s.listContents(ctx, "")
+	files, err := s.listContents(ctx, s.remoteDir)
 	if errors.Is(err, jupyter.ErrNoContentsAPI) {
 		return s.listThroughKernel(ctx)
 	}
@@ -382,7 +472,11 @@ func (s *Session) listContents(ctx context.Context, dir string) ([]FileInfo, err
 			files = append(files, sub...)
 			continue
 		}
-		files = append(files, FileInfo{Path: e.Path, Size: e.Size, ModTime: e.LastModified})
+		rel := e.Path
+		if s.remoteDir != "" {
+			rel = strings.TrimPrefix(rel, s.remoteDir+"/")
+		}
+		files = append(files, FileInfo{Path: rel, Size: e.Size, ModTime: e.LastModified})
 	}
 	return files, nil
 }

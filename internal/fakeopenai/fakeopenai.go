@@ -26,7 +26,26 @@ type Request struct {
 	Stream      bool          `json:"stream"`
 	Temperature float64       `json:"temperature"`
 	MaxTokens   int           `json:"max_tokens"`
-	Header      http.Header   `json:"-"`
+	// Tools as sent (OpenAI form: {"type": "function", "function": {...}}).
+	Tools      []json.RawMessage `json:"tools"`
+	ToolChoice json.RawMessage   `json:"tool_choice"`
+	Header     http.Header       `json:"-"`
+}
+
+// ToolNames returns the names of the tools the request offers.
+func (r *Request) ToolNames() []string {
+	var names []string
+	for _, t := range r.Tools {
+		var v struct {
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		}
+		if json.Unmarshal(t, &v) == nil {
+			names = append(names, v.Function.Name)
+		}
+	}
+	return names
 }
 
 // LastUser is the content of the last message (what the model answers).
@@ -69,6 +88,19 @@ type Reply struct {
 	SilentAfter int
 	// Delay waits before answering.
 	Delay time.Duration
+	// ToolCalls are function calls the answer makes (after Text, if any).
+	// A stream sends each call's arguments in several pieces.
+	ToolCalls []llm.ToolCall
+}
+
+// ToolCall returns a Reply calling one tool with arguments (marshalled to
+// JSON).
+func ToolCall(id, name string, args any) Reply {
+	b, err := json.Marshal(args)
+	if err != nil {
+		panic(err)
+	}
+	return Reply{ToolCalls: []llm.ToolCall{{ID: id, Name: name, Arguments: string(b)}}}
 }
 
 // Handler answers the n-th request (counting from 0).
@@ -187,9 +219,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.stream(w, r, &req, rep)
 	default:
 		w.Header().Set("Content-Type", "application/json")
+		msg := map[string]any{"role": "assistant", "content": rep.Text}
+		finish := "stop"
+		if len(rep.ToolCalls) > 0 {
+			msg["tool_calls"] = rep.ToolCalls
+			finish = "tool_calls"
+		}
 		json.NewEncoder(w).Encode(map[string]any{
 			"id": fmt.Sprintf("chatcmpl-%d", n), "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
-			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": rep.Text}, "finish_reason": "stop"}},
+			"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}},
 			"usage":   usage(&req, rep.Text),
 		})
 	}
@@ -238,7 +276,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 		}
 		send(chunk(map[string]any{"content": piece}, nil))
 	}
-	send(chunk(map[string]any{}, "stop"))
+	for i, tc := range rep.ToolCalls {
+		// The first piece names the call; the arguments follow in halves.
+		half := len(tc.Arguments) / 2
+		send(chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i, "id": tc.ID, "type": "function",
+			"function": map[string]any{"name": tc.Name, "arguments": ""}}}}, nil))
+		for _, part := range []string{tc.Arguments[:half], tc.Arguments[half:]} {
+			send(chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i,
+				"function": map[string]any{"arguments": part}}}}, nil))
+		}
+	}
+	finish := "stop"
+	if len(rep.ToolCalls) > 0 {
+		finish = "tool_calls"
+	}
+	send(chunk(map[string]any{}, finish))
 	send(map[string]any{"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": req.Model, "choices": []any{}, "usage": usage(req, rep.Text)})
 	io.WriteString(w, "data: [DONE]\n\n")
 	if fl != nil {

@@ -12,6 +12,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,8 +152,14 @@ func (c *Client) request(req llm.Request, stream bool) goopenai.ChatCompletionRe
 		r.Model = req.Model
 	}
 	for _, m := range req.Messages {
-		r.Messages = append(r.Messages, goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, Name: sanitizeName(m.Name)})
+		om := goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, Name: sanitizeName(m.Name), ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			om.ToolCalls = append(om.ToolCalls, goopenai.ToolCall{ID: tc.ID, Type: goopenai.ToolTypeFunction,
+				Function: goopenai.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
+		}
+		r.Messages = append(r.Messages, om)
 	}
+	r.Tools, r.ToolChoice = tools(req)
 	if t := req.Temperature; t != nil {
 		r.Temperature = *t
 	} else if t := c.cfg.Temperature; t != nil {
@@ -167,6 +174,87 @@ func (c *Client) request(req llm.Request, stream bool) goopenai.ChatCompletionRe
 		r.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
 	}
 	return r
+}
+
+// tools converts the request's tools and tool choice.
+func tools(req llm.Request) ([]goopenai.Tool, any) {
+	if len(req.Tools) == 0 {
+		return nil, nil
+	}
+	out := make([]goopenai.Tool, 0, len(req.Tools))
+	for _, t := range req.Tools {
+		params := t.Parameters
+		if len(params) == 0 {
+			params = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		out = append(out, goopenai.Tool{Type: goopenai.ToolTypeFunction,
+			Function: &goopenai.FunctionDefinition{Name: t.Name, Description: t.Description, Parameters: params}})
+	}
+	switch req.ToolChoice {
+	case "":
+		return out, nil
+	case llm.ToolChoiceAuto, llm.ToolChoiceNone, llm.ToolChoiceRequired:
+		return out, req.ToolChoice
+	default:
+		return out, goopenai.ToolChoice{Type: goopenai.ToolTypeFunction, Function: goopenai.ToolFunction{Name: req.ToolChoice}}
+	}
+}
+
+// toolCalls converts the calls of a whole (non-streamed) answer.
+func toolCalls(calls []goopenai.ToolCall) []llm.ToolCall {
+	var out []llm.ToolCall
+	for _, tc := range calls {
+		out = append(out, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	}
+	return out
+}
+
+// callBuilder assembles tool calls from stream deltas: the first delta of a
+// call carries its index, ID and name, later ones pieces of its arguments.
+type callBuilder struct {
+	calls []llm.ToolCall
+	index map[int]int // delta index -> position in calls
+}
+
+func (b *callBuilder) add(d goopenai.ToolCall) {
+	if b.index == nil {
+		b.index = map[int]int{}
+	}
+	idx := len(b.calls)
+	if d.Index != nil {
+		idx = *d.Index
+	} else if d.ID == "" && len(b.calls) > 0 {
+		// No index and no ID: a continuation of the last call.
+		idx = -1
+	}
+	pos, ok := b.index[idx]
+	if idx == -1 {
+		pos, ok = len(b.calls)-1, true
+	}
+	if !ok {
+		b.calls = append(b.calls, llm.ToolCall{})
+		pos = len(b.calls) - 1
+		b.index[idx] = pos
+	}
+	c := &b.calls[pos]
+	if d.ID != "" {
+		c.ID = d.ID
+	}
+	if d.Function.Name != "" {
+		c.Name += d.Function.Name
+	}
+	c.Arguments += d.Function.Arguments
+}
+
+// result returns the assembled calls, giving an ID to calls that lack one
+// (some local servers send none).
+func (b *callBuilder) result() []llm.ToolCall {
+	for i := range b.calls {
+		if b.calls[i].ID == "" {
+			b.calls[i].ID = fmt.Sprintf("call_%d", i)
+		}
+	}
+	return b.calls
 }
 
 // sanitizeName keeps a message name to what the API accepts
@@ -207,6 +295,7 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (*llm.Response, 
 		FinishReason: string(resp.Choices[0].FinishReason),
 		Model:        resp.Model,
 		Usage:        llm.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
+		ToolCalls:    toolCalls(resp.Choices[0].Message.ToolCalls),
 	}
 	c.addUsage(out.Usage)
 	return out, nil
@@ -242,6 +331,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 		var text strings.Builder
 		resp := &llm.Response{Model: c.cfg.Model}
 		gotUsage, gotText := false, false
+		var calls callBuilder
 		for {
 			idle.Reset(c.cfg.StreamIdleTimeout)
 			chunk, err := stream.Recv()
@@ -268,6 +358,9 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 				if ch.FinishReason != "" {
 					resp.FinishReason = string(ch.FinishReason)
 				}
+				for _, d := range ch.Delta.ToolCalls {
+					calls.add(d)
+				}
 				if d := ch.Delta.Content; d != "" {
 					gotText = true
 					text.WriteString(d)
@@ -277,7 +370,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 				}
 			}
 		}
-		if resp.FinishReason == "" && !gotText && !sawDone.Load() {
+		if resp.FinishReason == "" && !gotText && len(calls.calls) == 0 && !sawDone.Load() {
 			// Not a stream at all: some servers answer a streaming request
 			// with one plain JSON completion. Ask for exactly that.
 			c.log.Debug("the endpoint did not stream; asking without streaming")
@@ -298,9 +391,13 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 			return
 		}
 		resp.Content = text.String()
+		resp.ToolCalls = calls.result()
 		if !gotUsage {
 			// Some servers ignore include_usage: estimate in words.
 			resp.Usage.CompletionTokens = len(strings.Fields(resp.Content))
+			for _, tc := range resp.ToolCalls {
+				resp.Usage.CompletionTokens += len(strings.Fields(tc.Arguments)) + 1
+			}
 		}
 		c.addUsage(resp.Usage)
 		yield(llm.Chunk{Done: true, Response: resp}, nil)

@@ -1,4 +1,4 @@
-package main
+package solve
 
 import (
 	"context"
@@ -37,7 +37,7 @@ func TestInspectCode(t *testing.T) {
 	s, err := session.Open(ctx, session.Config{WorkDir: work, Sandbox: local.SandboxConfig{Disabled: true}})
 	require.NoError(t, err)
 	defer s.Close(context.Background())
-	res, err := s.Execute(ctx, executor.Request{Code: inspectCode([]string{"semi.csv", "latin.csv", "tabs.tsv", "notes.txt", "bad.json"})})
+	res, err := s.Execute(ctx, executor.Request{Code: InspectCode([]string{"semi.csv", "latin.csv", "tabs.tsv", "notes.txt", "bad.json"})})
 	require.NoError(t, err)
 	require.True(t, res.OK(), res.Text())
 	out := res.Text()

@@ -1,0 +1,607 @@
+package solve
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/executor/notebook"
+	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/team"
+)
+
+// Header describes a run for the top of its notebook and report.
+type Header struct {
+	Task string
+	// Inputs are the input files, as named in the kernel's directory.
+	Inputs []string
+	Model  string
+	Replay bool
+	// Sandboxed is true when the kernel runs in the embedded sandbox;
+	// Where says where it runs ("an embedded sandboxed jupyter-server").
+	Sandboxed bool
+	Where     string
+	Version   string
+	Started   time.Time
+}
+
+// Output writes a run's outputs into a directory as the run goes:
+//
+//	notebook.ipynb    the title, the data inspection, the plan, every step's
+//	                  code with its outputs, the reflections
+//	transcript.jsonl  every message and event (not streaming chunks)
+//	report.md         the final answer (or why there is none) with links to
+//	                  the figures and files
+//	files/            figures the run displayed and files its code wrote
+//
+// The notebook and transcript are written after every message, so an
+// interrupted run loses nothing; a cell that was running when the run
+// stopped is kept with the outputs it had, marked interrupted. Any caller
+// can feed it events (Add) and close it with a Summary (Close). Its methods
+// are safe for concurrent use.
+type Output struct {
+	dir      string
+	filesDir string
+	secrets  []string
+
+	mu         sync.Mutex
+	hdr        Header
+	nb         *notebook.Notebook
+	transcript *os.File
+	tr         *team.Transcript
+	step       int              // code cells so far
+	pending    []*notebook.Cell // cells of the step that is running
+	pendingOut []executor.Output
+	lastCode   string
+	lastResult *executor.Result
+	answer     string // the last text from an agent that said TERMINATE
+	figures    []string
+	seenFig    map[[32]byte]bool
+	err        error
+	closed     bool
+}
+
+// NewOutput creates dir (and dir/files) and starts the transcript and
+// notebook. Text equal to any of secrets is replaced by [REDACTED] in every
+// file.
+func NewOutput(dir string, hdr Header, secrets ...string) (*Output, error) {
+	filesDir := filepath.Join(dir, "files")
+	if err := os.MkdirAll(filesDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "transcript.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	if hdr.Started.IsZero() {
+		hdr.Started = time.Now()
+	}
+	if hdr.Version == "" {
+		hdr.Version = Version
+	}
+	o := &Output{dir: dir, filesDir: filesDir, secrets: secrets, hdr: hdr, nb: notebook.New(), transcript: f,
+		seenFig: map[[32]byte]bool{}}
+	o.tr = team.NewTranscript(&redactWriter{w: f, secrets: secrets})
+	o.nb.AddMarkdown(o.redact(titleCell(hdr)))
+	o.setMetadata(nil, "")
+	o.flushNotebook()
+	return o, nil
+}
+
+// Dir is the output directory.
+func (o *Output) Dir() string { return o.dir }
+
+// FilesDir is the directory of figures and collected files.
+func (o *Output) FilesDir() string { return o.filesDir }
+
+func (o *Output) redact(s string) string { return redact(s, o.secrets...) }
+
+func titleCell(h Header) string {
+	var b strings.Builder
+	b.WriteString("# agentteam: " + EscapeMarkdown(firstLine(h.Task, 120)) + "\n\n")
+	b.WriteString("**Task:**\n\n" + quoteBlock(EscapeMarkdown(h.Task)) + "\n\n")
+	if len(h.Inputs) > 0 {
+		var in []string
+		for _, f := range h.Inputs {
+			in = append(in, "`"+strings.ReplaceAll(f, "`", "'")+"`")
+		}
+		b.WriteString("**Input files:** " + strings.Join(in, ", ") + "  \n")
+	}
+	model := h.Model
+	if h.Replay {
+		model += " (replayed answers; no model was called)"
+	}
+	fmt.Fprintf(&b, "**Model:** %s  \n**Date:** %s  \n", EscapeMarkdown(model), h.Started.UTC().Format("2006-01-02 15:04 UTC"))
+	sandbox := "no"
+	if h.Sandboxed {
+		sandbox = "yes"
+	}
+	where := ""
+	if h.Where != "" {
+		where = " (" + EscapeMarkdown(h.Where) + ")"
+	}
+	fmt.Fprintf(&b, "**Sandboxed kernel:** %s%s\n", sandbox, where)
+	return b.String()
+}
+
+func quoteBlock(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "> " + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+func firstLine(s string, max int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i]) + " …"
+	}
+	return Truncate(s, max)
+}
+
+// AddInspection records the data inspection that ran before planning: its
+// code (hidden in the notebook) and its output, preformatted.
+func (o *Output) AddInspection(code string, res *executor.Result) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.nb.AddMarkdown("## The data\n\nWhat agentteam found in the input files before planning (the planner was given this).")
+	c := o.nb.AddCode(code)
+	c.Metadata["jupyter"] = map[string]any{"source_hidden": true}
+	c.Metadata["agentteam"] = map[string]any{"role": "inspection"}
+	if res != nil {
+		c.SetResult(o.redactResult(res))
+	}
+	o.flushNotebook()
+}
+
+func (o *Output) redactResult(r *executor.Result) *executor.Result {
+	if len(o.secrets) == 0 || r == nil {
+		return r
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return r
+	}
+	var out executor.Result
+	if json.Unmarshal([]byte(o.redactJSON(string(b))), &out) != nil {
+		return r
+	}
+	return &out
+}
+
+// redactJSON removes secrets from JSON text (where they may be escaped).
+func (o *Output) redactJSON(s string) string {
+	secrets := append([]string(nil), o.secrets...)
+	for _, sec := range o.secrets {
+		if b, err := json.Marshal(sec); err == nil {
+			secrets = append(secrets, strings.Trim(string(b), `"`))
+		}
+	}
+	return redact(s, secrets...)
+}
+
+// Add records one event: messages go to the transcript, and the notebook
+// follows the conversation.
+func (o *Output) Add(ev Event) {
+	if ev.Type != EventMessage || ev.Message == nil {
+		return
+	}
+	m := ev.Message
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.tr.Write(m)
+	changed := false
+	switch m.Kind {
+	case agents.KindText:
+		if m.Source == agents.SourceUser || m.Source == "executor" {
+			break
+		}
+		if strings.Contains(m.Content, stopWord) {
+			o.answer = m.Content
+		}
+		if p := Prose(m.Content); p != "" {
+			head := "**" + EscapeMarkdown(m.Source) + ":** "
+			if m.Source == "planner" {
+				head = "### Plan\n\n"
+				if o.step > 0 {
+					head = "### Reflection\n\n"
+				}
+			}
+			o.nb.AddMarkdown(o.redact(head + EscapeProse(p)))
+			changed = true
+		}
+	case agents.KindCodeGeneration:
+		o.pending = nil
+		o.pendingOut = nil
+		for _, b := range m.Blocks {
+			c := o.nb.AddCode(cellSource(b))
+			o.pending = append(o.pending, c)
+		}
+		o.step++
+		o.lastCode = ""
+		if len(m.Blocks) > 0 {
+			o.lastCode = m.Blocks[0].Code
+		}
+		changed = true
+	case agents.KindOutput:
+		if m.Output != nil && len(o.pending) > 0 {
+			o.pendingOut = append(o.pendingOut, *m.Output)
+			// Show partial output of the running cell (the first one
+			// still running is the last with outputs, near enough: blocks
+			// run in order and one message's cells are shown together).
+			o.pending[0].Outputs = notebook.Outputs(o.redactOutputs(o.pendingOut))
+			changed = true
+		}
+	case agents.KindCodeExecution:
+		cells := o.pending
+		o.pending, o.pendingOut = nil, nil
+		for i, ex := range m.Executions {
+			var c *notebook.Cell
+			if i < len(cells) && cells[i].Source == cellSource(ex.Block) {
+				c = cells[i]
+			} else {
+				c = o.nb.AddCode(cellSource(ex.Block))
+			}
+			c.SetResult(o.redactResult(ex.Result))
+			o.saveFigures(ex)
+			o.lastCode, o.lastResult = ex.Block.Code, ex.Result
+		}
+		// Blocks that were not run (an earlier one failed) stay as code
+		// without outputs, marked.
+		for i := len(m.Executions); i < len(cells); i++ {
+			cells[i].Metadata["agentteam"] = map[string]any{"not_run": true}
+		}
+		changed = true
+	case agents.KindStop:
+		if m.Source == "executor" {
+			o.nb.AddMarkdown("*" + EscapeMarkdown(m.Content) + "*")
+			changed = true
+		}
+	}
+	if changed {
+		o.flushNotebook()
+	}
+	_ = o.transcript.Sync()
+}
+
+func (o *Output) redactOutputs(outs []executor.Output) []executor.Output {
+	r := o.redactResult(&executor.Result{Outputs: outs})
+	return r.Outputs
+}
+
+func cellSource(b agents.CodeBlock) string {
+	if lang, _ := executor.NormalizeLanguage(strings.TrimSpace(b.Language)); lang == executor.Shell {
+		return "%%bash\n" + b.Code
+	}
+	return b.Code
+}
+
+var savefigRE = regexp.MustCompile(`\.savefig\s*\(|\.write_image\s*\(`)
+
+// saveFigures writes the images a step displayed into files/ as
+// stepNN-figM.png, unless the step's code saved its figures itself.
+func (o *Output) saveFigures(ex agents.CodeExecution) {
+	if ex.Result == nil || savefigRE.MatchString(ex.Block.Code) {
+		return
+	}
+	n := 0
+	for _, out := range ex.Result.Outputs {
+		if out.Type != executor.OutputDisplayData && out.Type != executor.OutputExecuteResult {
+			continue
+		}
+		img := map[string]any{}
+		for _, mime := range []string{"image/png", "image/jpeg", "image/svg+xml"} {
+			if v, ok := out.Data[mime]; ok {
+				img[mime] = v
+				break
+			}
+		}
+		if len(img) == 0 {
+			continue
+		}
+		// The same figure shown twice (display() and the end-of-cell
+		// show of the inline backend) is one figure.
+		sum := sha256.Sum256([]byte(fmt.Sprint(img)))
+		if o.seenFig[sum] {
+			continue
+		}
+		o.seenFig[sum] = true
+		n++
+		files, _ := executor.SaveOutputFiles(o.filesDir, fmt.Sprintf("step%02d-fig%d", o.step, n), img)
+		o.figures = append(o.figures, files...)
+	}
+}
+
+// markPending keeps the cells that were running when the run stopped, with
+// every output they had, marked interrupted.
+func (o *Output) markPending(why string) {
+	if len(o.pending) == 0 {
+		return
+	}
+	c := o.pending[0]
+	c.Outputs = notebook.Outputs(o.redactOutputs(o.pendingOut))
+	c.Outputs = append(c.Outputs, notebook.Output{OutputType: "stream", Name: "stderr",
+		Text: o.redact("[agentteam] interrupted: " + why + "\n")})
+	c.Metadata["agentteam"] = map[string]any{"interrupted": true}
+	for _, rest := range o.pending[1:] {
+		rest.Metadata["agentteam"] = map[string]any{"not_run": true}
+	}
+	o.lastResult = &executor.Result{Status: executor.StatusCancelled, Outputs: append([]executor.Output(nil), o.pendingOut...), Interrupted: true}
+	o.pending, o.pendingOut = nil, nil
+}
+
+func (o *Output) setMetadata(s *Summary, _ string) {
+	md := map[string]any{
+		"model":     o.hdr.Model,
+		"replay":    o.hdr.Replay,
+		"version":   o.hdr.Version,
+		"sandboxed": o.hdr.Sandboxed,
+		"started":   o.hdr.Started.UTC().Format(time.RFC3339),
+	}
+	if s != nil {
+		md["stop_cause"] = string(s.Cause)
+		md["stop_reason"] = o.redact(s.Reason)
+		md["turns"] = s.Turns
+		md["duration_seconds"] = s.Duration.Seconds()
+		if s.Usage != nil {
+			md["usage"] = map[string]any{"prompt_tokens": s.Usage.PromptTokens, "completion_tokens": s.Usage.CompletionTokens}
+		}
+	}
+	o.nb.Metadata["agentteam"] = md
+}
+
+func (o *Output) flushNotebook() {
+	if err := notebook.WriteFile(filepath.Join(o.dir, "notebook.ipynb"), o.nb); err != nil && o.err == nil {
+		o.err = err
+	}
+}
+
+// CollectFiles copies every file the code wrote in the kernel's working
+// directory into files/, except the inputs and hidden files, and returns
+// their relative paths.
+func (o *Output) CollectFiles(ctx context.Context, k Kernel, inputs map[string]bool) []string {
+	files, err := k.ListFiles(ctx)
+	if err != nil {
+		return nil
+	}
+	var got []string
+	for _, f := range files {
+		rel := path.Clean(f.Path)
+		if inputs[rel] || strings.HasPrefix(rel, ".") || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
+			continue
+		}
+		data, err := k.Download(ctx, rel)
+		if err != nil {
+			continue
+		}
+		dst := filepath.Join(o.filesDir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			continue
+		}
+		if os.WriteFile(dst, data, 0o644) == nil {
+			got = append(got, rel)
+		}
+	}
+	sort.Strings(got)
+	return got
+}
+
+// FinalAnswer is the final answer (the prose of the last message that
+// said the task is done), "" when there is none.
+func (o *Output) FinalAnswer() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.redact(Prose(o.answer))
+}
+
+// lastStep says in a line what the last step did.
+func (o *Output) lastStep() string {
+	if o.step == 0 || o.lastCode == "" {
+		return ""
+	}
+	code := firstCodeLine(o.lastCode)
+	what := fmt.Sprintf("step %d ran `%s`", o.step, strings.ReplaceAll(code, "`", "'"))
+	r := o.lastResult
+	if r == nil {
+		return what
+	}
+	switch {
+	case r.Status == executor.StatusError && r.Error != nil:
+		what += fmt.Sprintf(" and raised %s: %s", r.Error.EName, Truncate(oneLine(r.Error.EValue), 200))
+	case r.Status == executor.StatusOK:
+		what += " and completed"
+		if last := lastOutputLine(r); last != "" {
+			what += "; its last output was: " + Truncate(last, 200)
+		}
+	default:
+		what += " and was " + statusWord(r.Status)
+		if last := lastOutputLine(r); last != "" {
+			what += "; its last output was: " + Truncate(last, 200)
+		}
+	}
+	return what
+}
+
+func statusWord(s executor.Status) string {
+	switch s {
+	case executor.StatusTimeout:
+		return "stopped by its time limit"
+	case executor.StatusCancelled:
+		return "interrupted"
+	case executor.StatusKernelDied:
+		return "ended by the kernel's death"
+	}
+	return string(s)
+}
+
+func firstCodeLine(code string) string {
+	for _, l := range strings.Split(code, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "#") {
+			return Truncate(l, 80)
+		}
+	}
+	return "…"
+}
+
+func lastOutputLine(r *executor.Result) string {
+	var text strings.Builder
+	for _, out := range r.Outputs {
+		if out.Type == executor.OutputStream {
+			text.WriteString(out.Text)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(text.String()), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// Close finishes the outputs: it keeps a cell that was still running,
+// records the summary in the notebook's metadata, writes report.md and
+// closes the transcript. It fills in s.FinalAnswer, s.Step and s.LastStep
+// when they are empty. Later calls do nothing.
+func (o *Output) Close(s *Summary) error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil
+	}
+	o.closed = true
+	o.markPending(s.Reason)
+	if s.Cause == Finished && s.FinalAnswer == "" {
+		s.FinalAnswer = o.redact(Prose(o.answer))
+	}
+	if s.Step == 0 {
+		s.Step = o.step
+	}
+	if s.LastStep == "" {
+		s.LastStep = o.redact(o.lastStep())
+	}
+	if s.OutputDir == "" {
+		s.OutputDir = o.dir
+	}
+	if s.Cause != Finished {
+		o.nb.AddMarkdown("*Stopped: " + EscapeMarkdown(o.redact(s.Reason)) + "*")
+	}
+	o.setMetadata(s, "")
+	o.flushNotebook()
+	o.mu.Unlock()
+
+	err := os.WriteFile(filepath.Join(o.dir, "report.md"), []byte(o.redact(Report(o.hdr, s, o.dir))), 0o644)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cerr := o.transcript.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = o.err
+	}
+	if err == nil {
+		err = o.tr.Err()
+	}
+	return err
+}
+
+// Why says in plain words why a run has no final answer.
+func Why(s *Summary) string {
+	switch s.Cause {
+	case Cancelled, Timeout:
+		if s.Step > 0 {
+			return fmt.Sprintf("%s at step %d", s.Reason, s.Step)
+		}
+		return s.Reason
+	case "":
+		return "the run did not end"
+	}
+	return s.Reason
+}
+
+// Report is the text of report.md for a run that ended with s; dir is the
+// output directory (figures and files are listed from dir/files).
+func Report(h Header, s *Summary, dir string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# agentteam report\n\n**Task:**\n\n%s\n\n", quoteBlock(EscapeMarkdown(h.Task)))
+	if h.Replay {
+		b.WriteString("> This run replayed recorded model answers; no model was called.\n\n")
+	}
+	if s.Cause == Finished && s.FinalAnswer != "" {
+		b.WriteString("## Final answer\n\n" + EscapeProse(s.FinalAnswer) + "\n\n")
+	} else if s.Cause == Finished {
+		b.WriteString("## Final answer\n\nThe team said the task is done but gave no answer in words; see the notebook.\n\n")
+	} else {
+		b.WriteString("## No final answer\n\n")
+		fmt.Fprintf(&b, "The run ended without a final answer: %s.\n\n", EscapeMarkdown(Why(s)))
+		if s.LastStep != "" {
+			fmt.Fprintf(&b, "The last step: %s.\n\n", EscapeProse(s.LastStep))
+		} else {
+			b.WriteString("No code had run.\n\n")
+		}
+	}
+	var figures, others []string
+	_ = filepath.WalkDir(filepath.Join(dir, "files"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".png", ".jpg", ".jpeg", ".svg", ".gif":
+			figures = append(figures, rel)
+		default:
+			others = append(others, rel)
+		}
+		return nil
+	})
+	sort.Strings(figures)
+	sort.Strings(others)
+	if len(figures) > 0 {
+		b.WriteString("## Figures\n\n")
+		for _, f := range figures {
+			fmt.Fprintf(&b, "![%s](<%s>)\n\n", EscapeMarkdown(path.Base(f)), f)
+		}
+	}
+	if len(others) > 0 {
+		b.WriteString("## Files\n\n")
+		for _, f := range others {
+			fmt.Fprintf(&b, "- [%s](<%s>)\n", EscapeMarkdown(strings.TrimPrefix(f, "files/")), f)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Run\n\n")
+	tokens := "none (no model was called)"
+	if s.Usage != nil {
+		tokens = fmt.Sprintf("%d (prompt %d, completion %d)", s.Usage.Total(), s.Usage.PromptTokens, s.Usage.CompletionTokens)
+	}
+	fmt.Fprintf(&b, "- Stopped: %s\n- Steps: %d\n- Turns: %d\n- Tokens: %s\n- Time: %s\n- Model: %s\n- Notebook: [notebook.ipynb](notebook.ipynb)\n- Transcript: [transcript.jsonl](transcript.jsonl)\n",
+		EscapeMarkdown(s.Reason), s.Step, s.Turns, tokens, s.Duration.Round(time.Millisecond), EscapeMarkdown(h.Model))
+	return b.String()
+}
+
+var _ io.Writer = (*redactWriter)(nil)
+
+// usageOf sums the usage of a run's messages.
+func usageOf(total *llm.Usage, m *agents.Message) *llm.Usage {
+	if m.Usage == nil || m.Kind == agents.KindChunk {
+		return total
+	}
+	if total == nil {
+		total = &llm.Usage{}
+	}
+	*total = total.Add(*m.Usage)
+	return total
+}

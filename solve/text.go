@@ -1,0 +1,144 @@
+package solve
+
+import (
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// stopWord is what an agent says when the task is done.
+const stopWord = "TERMINATE"
+
+var fenceRE = regexp.MustCompile("(?ms)^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*(```|~~~)[ \t]*$")
+
+// Prose is an agent's message without its code blocks (they become code
+// cells) and without the stop word.
+func Prose(s string) string {
+	s = fenceRE.ReplaceAllString(s, "")
+	s = strings.ReplaceAll(s, stopWord, "")
+	return strings.TrimSpace(s)
+}
+
+// EscapeMarkdown makes text that is data (a task, a file name, an error)
+// show as itself in a markdown cell: no math, no HTML, no emphasis, no
+// links, no headings.
+func EscapeMarkdown(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '\\', '`', '*', '_', '[', ']', '$', '#', '|', '~', '{', '}', '!':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// EscapeProse keeps a model's markdown (emphasis, lists, code spans) but
+// stops it from turning into math or HTML: "$" and "<" outside code spans
+// and code blocks are escaped.
+func EscapeProse(s string) string {
+	var b strings.Builder
+	inFence := false
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
+			inFence = !inFence
+			b.WriteString(line)
+			continue
+		}
+		if inFence {
+			b.WriteString(line)
+			continue
+		}
+		inCode := false
+		for _, r := range line {
+			switch {
+			case r == '`':
+				inCode = !inCode
+				b.WriteRune(r)
+			case inCode:
+				b.WriteRune(r)
+			case r == '$':
+				b.WriteString(`\$`)
+			case r == '<':
+				b.WriteString("&lt;")
+			default:
+				b.WriteRune(r)
+			}
+		}
+	}
+	return b.String()
+}
+
+// Truncate shortens s to at most max bytes (on a rune boundary), ending it
+// with "…" when it was cut.
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// TruncateMiddle keeps the start and the end of s, at most max bytes in
+// all, saying how much was cut in between.
+func TruncateMiddle(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	head, tail := max/2, len(s)-max/2
+	for head > 0 && !isRuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !isRuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + "\n… (" + strconv.Itoa(tail-head) + " bytes cut) …\n" + s[tail:]
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// redactWriter removes secrets from everything written through it. Each
+// Write must carry whole lines (a JSON encoder's writes do).
+type redactWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	secrets []string
+}
+
+func (r *redactWriter) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := io.WriteString(r.w, redact(string(p), r.secrets...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
