@@ -145,6 +145,10 @@ type Output struct {
 	// Files lists files saved from this output's mime bundle (images, html)
 	// in the executor's output directory.
 	Files []string `json:"files,omitempty"`
+	// Omitted notes the mime values of this output that were dropped over
+	// their cap (e.g. `"image/png" output of 62914560 bytes dropped (over the
+	// 10485760-byte cap)`).
+	Omitted []string `json:"omitted,omitempty"`
 }
 
 // Result is the outcome of one execution.
@@ -167,6 +171,10 @@ type Result struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	Restarted   bool `json:"restarted,omitempty"`
 	StateLost   bool `json:"state_lost,omitempty"`
+	// Restored is true when the kernel lost its state during this
+	// execution and a restoring executor (package executor/restore) ran the
+	// earlier cells again: StateLost is then false and Message says so.
+	Restored bool `json:"restored,omitempty"`
 	// Truncated is true when text was cut to the output cap or the server
 	// dropped output over its IOPub rate limits.
 	Truncated bool `json:"truncated,omitempty"`

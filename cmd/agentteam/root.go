@@ -2,8 +2,11 @@ package main
 
 import (
 	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -14,13 +17,37 @@ var version = "dev"
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
+	cmd, err := root.ExecuteC()
+	if err != nil {
+		if cmd == root || cmd == nil {
+			err = rootError(root, err)
+		}
+		err = withHelpHint(cmd, err)
 		if msg := errorLine(err); msg != "" {
-			io.WriteString(stderr, "agentteam: "+msg+"\n")
+			io.WriteString(stderr, errorPrefix(stderr)+msg+"\n")
 		}
 		return exitCode(err)
 	}
 	return 0
+}
+
+// rootError makes an unknown command a one-line usage error with a
+// suggestion.
+func rootError(root *cobra.Command, err error) error {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "unknown command ") {
+		return err
+	}
+	name := ""
+	if i := strings.IndexByte(msg, '"'); i >= 0 {
+		if j := strings.IndexByte(msg[i+1:], '"'); j >= 0 {
+			name = msg[i+1 : i+1+j]
+		}
+	}
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		return usageErrorf("unknown command %q: did you mean %q?", name, s[0])
+	}
+	return usageErrorf("unknown command %q", name)
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -33,7 +60,14 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newConfigCmd())
+	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newEvalCmd(), newConfigCmd())
+	// Bad flags and arguments are usage errors: exit 2, one line, a hint.
+	root.SetFlagErrorFunc(flagError)
+	for _, c := range root.Commands() {
+		if c.Args != nil {
+			c.Args = usageArgs(c.Args)
+		}
+	}
 	return root
 }
 
@@ -56,4 +90,15 @@ func exitCode(err error) int {
 		return e.ExitCode()
 	}
 	return 1
+}
+
+// errorPrefix starts an error line: red on a terminal, so that it stands
+// out (not with NO_COLOR).
+func errorPrefix(w io.Writer) string {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if _, noColor := os.LookupEnv("NO_COLOR"); !noColor && os.Getenv("TERM") != "dumb" {
+			return "\x1b[1;91magentteam:\x1b[0m "
+		}
+	}
+	return "agentteam: "
 }

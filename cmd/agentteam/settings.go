@@ -336,23 +336,6 @@ func parseBytes(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
-// redactedYAML renders the settings with secrets replaced.
-func redactedYAML(s *Settings, apiKeySet bool) (string, error) {
-	c := *s
-	if c.Jupyter.Token != "" {
-		c.Jupyter.Token = "[REDACTED]"
-	}
-	b, err := yaml.Marshal(&c)
-	if err != nil {
-		return "", err
-	}
-	out := string(b)
-	if apiKeySet {
-		out += "# the API key is set (from the environment) and not shown\n"
-	}
-	return out, nil
-}
-
 // endpoint is the resolved model endpoint.
 type endpoint struct {
 	BaseURL string
@@ -397,6 +380,8 @@ func resolveEndpoint(s *Settings) (*endpoint, error) {
 			ep.BaseURL, ep.Source = "https://api.openai.com/v1", "OPENAI_API_KEY"
 		} else if probeOllama() {
 			ep.BaseURL, ep.Source = ollamaURL, "a local Ollama"
+		} else if ep.Model != "" && ep.APIKey == "" {
+			return nil, &exitError{code: 2, err: fmt.Errorf("no API key for the model %s: set OPENAI_API_KEY (or AGENTTEAM_API_KEY, or name the variable with --api-key-env), or give --base-url for an endpoint that needs no key", ep.Model)}
 		} else {
 			return nil, &exitError{code: 2, err: errNoEndpoint}
 		}

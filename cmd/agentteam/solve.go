@@ -12,11 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentteam/agentteam/executor/local"
-	"github.com/agentteam/agentteam/executor/session"
-	"github.com/agentteam/agentteam/llm"
-	"github.com/agentteam/agentteam/llm/openai"
-	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/solve"
 )
 
@@ -63,7 +58,12 @@ notebook.ipynb, report.md, transcript.jsonl and files/.
 Exit status: 0 when the task finished; 1 when it stopped early (max turns,
 timeout) or on model or kernel errors; 2 for bad usage or configuration;
 130/143 when interrupted by SIGINT/SIGTERM (outputs are written first).`,
-		Args: cobra.ExactArgs(1),
+		Example: `  agentteam solve "Clean examples/messy/sales.csv and plot revenue by region"
+  agentteam solve "Which product sells best?" --file sales.csv --model gpt-4o-mini
+  agentteam solve "Summarise data.csv" --base-url http://127.0.0.1:11434/v1 --model llama3.1
+  agentteam solve "Clean examples/messy/sales.csv" --model replay:examples/messy/replay.md
+  agentteam solve "Fit a model to data.csv" --jupyter-url http://jupyter:8888 --token "$JUPYTER_TOKEN"`,
+		Args: taskArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Task = args[0]
 			flagKeys := solveFlagKeys
@@ -165,38 +165,15 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	secrets := []string{s.Jupyter.Token, ep.APIKey}
 	logger := newLogger(stderr, o.Verbose, secrets...)
 
-	var model llm.Client
-	replay := ep.Replay != ""
-	if replay {
-		r, err := llm.LoadReplay(ep.Replay)
-		if err != nil {
-			return usageErrorf("%v", err)
-		}
-		model = r
-	} else {
-		var temp *float32
-		if s.Model.Temperature > 0 {
-			t := float32(s.Model.Temperature)
-			temp = &t
-		}
-		c, err := openai.New(openai.Config{
-			BaseURL: ep.BaseURL, APIKey: ep.APIKey, Model: ep.Model, Temperature: temp,
-			MaxTokens: s.Model.MaxTokens, RequestTimeout: s.Model.RequestTimeout,
-			StreamIdleTimeout: s.Model.StreamIdleTimeout, MaxRetries: s.Model.MaxRetries, Logger: logger,
-		})
-		if err != nil {
-			return usageErrorf("%s", redact(err.Error(), secrets...))
-		}
-		model = c
+	model, err := newModel(ctx, s, ep, logger, secrets)
+	if err != nil {
+		return err
 	}
+	replay := ep.Replay != ""
 
 	files, err := taskFiles(o.Task, o.Files)
 	if err != nil {
 		return err
-	}
-	ps, err := prompts.New(prompts.Config{Dir: s.Prompts.Dir})
-	if err != nil {
-		return configError("prompts.dir: %v", err)
 	}
 
 	outDir := s.Output.Dir
@@ -206,34 +183,15 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if outDir, err = filepath.Abs(outDir); err != nil {
 		return err
 	}
-	mem, _ := parseBytes(s.Sandbox.Memory)
-	disk, _ := parseDisk(s.Sandbox.Disk)
-	maxTurns := s.Team.MaxTurns
-	if maxTurns == 0 {
-		maxTurns = -1 // no bound
+	if err := checkOutDir(outDir); err != nil {
+		return err
 	}
-	runner, err := solve.New(solve.Config{
-		Model:   model,
-		Prompts: ps,
-		Session: session.Config{
-			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
-			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
-			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
-			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes,
-				Disk: disk, Env: s.Sandbox.Env},
-		},
-		RemoteDir:   s.Jupyter.RemoteDir,
-		KeepRemote:  s.Jupyter.KeepRemote,
-		OutDir:      outDir,
-		MaxTurns:    maxTurns,
-		Timeout:     s.Team.Timeout,
-		ExecTimeout: s.Jupyter.Timeout,
-		MaxHistory:  s.Team.MaxHistory,
-		LoopLimit:   s.Team.LoopLimit,
-		Secrets:     secrets,
-		Version:     version,
-		Logger:      logger,
-	})
+	cfg, err := solveConfig(s, model, secrets, logger)
+	if err != nil {
+		return err
+	}
+	cfg.OutDir = outDir
+	runner, err := solve.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ type terminal struct {
 	shown   int       // output characters shown for the current execution
 	lines   map[string]*lineBuffer
 	spin    *spinner
-	stop    string // the raw stop reason, said once in the summary
+	gap     bool // a blank line is due before the next segment of the turn
 
 	glam    *glamour.TermRenderer
 	profile termenv.Profile
@@ -139,6 +139,9 @@ func newMarkdownRenderer(color bool, profile termenv.Profile, width int) *glamou
 	style := styles.ASCIIStyleConfig
 	if color {
 		style = styles.DarkStyleConfig
+		if lightBackground() {
+			style = styles.LightStyleConfig
+		}
 	}
 	zero := uint(0)
 	style.Document.Margin = &zero
@@ -349,12 +352,12 @@ func (t *terminal) executed(status executor.Status, message string) {
 	}
 }
 
-// stopped records why the run stopped; the summary says it once.
-func (t *terminal) stopped(reason string) {
+// stopped: the team's own stop message is not shown (it names the stop
+// keyword); the summary says how the run ended, once.
+func (t *terminal) stopped(string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopSpin()
-	t.stop = reason
 }
 
 func (t *terminal) waitFor(next string) {
@@ -387,31 +390,46 @@ func (t *terminal) header(name string) {
 		t.write("\n── " + label + " ──\n")
 	}
 	t.speaker = name
+	t.gap = false
 }
 
 // render prints finished segments of a speaker's text: prose as markdown,
 // code highlighted.
+//
+// Segments are separated by one blank line, written before the next one,
+// so that a speaker's turn never ends with blank lines.
 func (t *terminal) render(segs []mdSegment) {
 	for _, s := range segs {
 		if s.code {
-			t.renderCode(s.lang, s.text)
+			if strings.TrimSpace(s.text) != "" {
+				t.gapLine()
+				t.renderCode(s.lang, s.text)
+				t.gap = true
+			}
 			continue
 		}
-		text := dropKeyword(t.clean(s.text))
+		text := strings.Trim(dropKeyword(t.clean(s.text)), "\n")
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
+		t.gapLine()
+		t.gap = true
 		if t.glam != nil {
 			if r, err := t.glam.Render(neutralizeEntities(text)); err == nil {
-				t.endLine()
 				t.write(tidyRendered(keepOnlySGR(r)) + "\n")
 				continue
 			}
 		}
-		t.write(text)
-		if !strings.HasSuffix(text, "\n") {
-			t.write("\n")
-		}
+		t.write(text + "\n")
+	}
+}
+
+// gapLine separates a segment from the one before it in the same turn.
+func (t *terminal) gapLine() {
+	t.endLine()
+	if t.gap {
+		t.write("\n")
+		t.gap = false
 	}
 }
 
@@ -434,7 +452,11 @@ func (t *terminal) renderCode(lang, code string) {
 	formatter := map[termenv.Profile]string{termenv.TrueColor: "terminal16m", termenv.ANSI256: "terminal256", termenv.ANSI: "terminal16"}[t.profile]
 	if formatter != "" {
 		var b strings.Builder
-		if err := quick.Highlight(&b, code, lang, formatter, "monokai"); err == nil {
+		theme := "monokai"
+		if lightBackground() {
+			theme = "monokailight"
+		}
+		if err := quick.Highlight(&b, code, lang, formatter, theme); err == nil {
 			code = keepOnlySGR(b.String())
 		}
 	}
@@ -632,6 +654,19 @@ func dropKeyword(s string) string {
 }
 
 var reKeyword = regexp.MustCompile(`[ \t]*\b` + stopKeyword + `\b[.!]?`)
+
+// lightBackground reports whether the terminal says (in COLORFGBG, set by
+// rxvt, Konsole and others) that its background is light. Asking the
+// terminal itself would mean reading its answer from stdin.
+func lightBackground() bool {
+	v := os.Getenv("COLORFGBG")
+	i := strings.LastIndexByte(v, ';')
+	if i < 0 {
+		return false
+	}
+	bg, err := strconv.Atoi(v[i+1:])
+	return err == nil && (bg == 7 || bg >= 9 && bg <= 15)
+}
 
 // tidyRendered drops the padding glamour adds: spaces at the ends of lines
 // and blank lines around the text.

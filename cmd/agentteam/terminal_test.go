@@ -285,3 +285,26 @@ func TestExecSanitizesKernelOutput(t *testing.T) {
 	assert.NotContains(t, out.String()+errb.String(), "\x1b")
 	assert.NotContains(t, out.String()+errb.String(), "\x07")
 }
+
+func TestUsageErrorUnderPTYIsRedOneLine(t *testing.T) {
+	dir := t.TempDir()
+	screen, code := ptyRun(t, dir, 80, nil, "solve", "Clean data.csv", "--fil", "data.csv")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "\x1b[1;91magentteam:\x1b[0m unknown flag --fil: did you mean --file? (see 'agentteam solve --help')\r\n", screen)
+	screen, code = ptyRun(t, dir, 80, []string{"NO_COLOR=1"}, "solve", "Clean", "the", "data")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "agentteam: the task must be one argument: quote it, as in agentteam solve \"Clean the data\" (see 'agentteam solve --help')\r\n", screen)
+}
+
+func TestLightBackgroundFromCOLORFGBG(t *testing.T) {
+	for v, want := range map[string]bool{"0;15": true, "0;default;7": true, "15;0": false, "7;8": false, "": false, "x;y": false} {
+		t.Setenv("COLORFGBG", v)
+		assert.Equal(t, want, lightBackground(), v)
+	}
+	t.Setenv("COLORFGBG", "0;15")
+	var buf bytes.Buffer
+	tm := newTerminalWith(&buf, io.Discard, termOptions{TTY: true, Color: true, Width: 80})
+	out := feed(tm, append(chunks("coder", "```python\nimport os\n```\n", 4), agents.NewText("coder", ""))...)
+	assert.NotContains(t, out, "38;5;231m", "no white code on a light background")
+	assert.Contains(t, out, "import")
+}
