@@ -202,3 +202,41 @@ func cgroupsOf(pid string) []string {
 	}
 	return out
 }
+
+// A host that lacks a part of the sandbox gets a typed error naming it, and
+// nothing starts.
+func TestMissingSandboxFeatureRefusesToStart(t *testing.T) {
+	requireSandbox(t)
+	bwrap, err := exec.LookPath("bwrap")
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name    string
+		path    []string // programs on PATH
+		feature string
+	}{
+		{"no bubblewrap", nil, "bubblewrap"},
+		{"no mkfs.ext4", []string{bwrap}, "workspace disk limit"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bin := t.TempDir()
+			for _, p := range c.path {
+				require.NoError(t, os.Symlink(p, filepath.Join(bin, filepath.Base(p))))
+			}
+			t.Setenv("PATH", bin)
+			work := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			srv, err := local.Start(ctx, local.Config{Binary: "/usr/bin/jupyter-server", WorkDir: work})
+			if srv != nil {
+				_ = srv.Close(ctx)
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, local.ErrNoSandbox)
+			var fe *local.FeatureError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, c.feature, fe.Feature)
+			assert.False(t, mounted(work))
+			assert.Empty(t, cgroupsOf(strconv.Itoa(os.Getpid())), "cgroups left")
+		})
+	}
+}
