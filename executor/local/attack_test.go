@@ -613,3 +613,28 @@ print(df.y.sum(), os.path.getsize('plot.png') > 1000)
 `)
 	assert.Equal(t, "12 True\n", out)
 }
+
+// int80 calls i386 getpid through int 0x80 from a 64-bit process: a filter
+// that checks syscall numbers without the ABI would let i386 calls through
+// (their numbers mean other syscalls).
+const int80 = `import mmap, ctypes
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(b'\xb8\x14\x00\x00\x00\xcd\x80\xc3')  # mov eax, 20; int 0x80; ret
+f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+print(f())
+`
+
+// A syscall through the 32-bit ABI kills the process that makes it.
+func TestSandboxSeccompForeignABI(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the 32-bit ABI check is tested on amd64")
+	}
+	requireSandbox(t)
+	host := exec.Command("/usr/bin/python3", "-c", int80)
+	if out, err := host.CombinedOutput(); err != nil {
+		t.Skipf("this machine has no 32-bit syscall entry (%v: %s)", err, out)
+	}
+	s := open(t, session.Config{})
+	out := py(t, s, fmt.Sprintf("import subprocess, sys\nr = subprocess.run([sys.executable, '-c', %s], capture_output=True)\nprint(r.returncode)\n", q(int80)))
+	assert.Equal(t, "-31\n", out, "killed by SIGSYS")
+}
