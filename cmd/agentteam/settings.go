@@ -82,6 +82,24 @@ type PromptSettings struct {
 type OutputSettings struct {
 	Dir            string `mapstructure:"dir" yaml:"dir"`
 	MaxOutputBytes int    `mapstructure:"max_output_bytes" yaml:"max_output_bytes"`
+	// MaxFileBytes bounds each file copied into files/, MaxFilesBytes all
+	// of them together (sizes like 100MiB; 0: no bound).
+	MaxFileBytes  string `mapstructure:"max_file_bytes" yaml:"max_file_bytes"`
+	MaxFilesBytes string `mapstructure:"max_files_bytes" yaml:"max_files_bytes"`
+}
+
+// fileLimits are the output.max_file_bytes and output.max_files_bytes
+// limits as session.CollectConfig takes them (negative: none).
+func (o OutputSettings) fileLimits() (perFile, total int64) {
+	perFile, _ = parseBytes(o.MaxFileBytes)
+	total, _ = parseBytes(o.MaxFilesBytes)
+	if perFile == 0 {
+		perFile = -1
+	}
+	if total == 0 {
+		total = -1
+	}
+	return perFile, total
 }
 
 func defaultSettings() map[string]any {
@@ -115,6 +133,8 @@ func defaultSettings() map[string]any {
 		"prompts.dir":               "",
 		"output.dir":                "",
 		"output.max_output_bytes":   65536,
+		"output.max_file_bytes":     "100MiB",
+		"output.max_files_bytes":    "1GiB",
 	}
 }
 
@@ -293,6 +313,12 @@ func validate(s *Settings) error {
 	}
 	if _, err := parseDisk(s.Sandbox.Disk); err != nil {
 		return configError("sandbox.disk: %v", err)
+	}
+	if _, err := parseBytes(s.Output.MaxFileBytes); err != nil {
+		return configError("output.max_file_bytes: %v", err)
+	}
+	if _, err := parseBytes(s.Output.MaxFilesBytes); err != nil {
+		return configError("output.max_files_bytes: %v", err)
 	}
 	return nil
 }

@@ -161,11 +161,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	// Secrets that must never be printed: the Jupyter token and the key.
-	secrets := []string{s.Jupyter.Token, ep.APIKey}
-	logger := newLogger(stderr, o.Verbose, secrets...)
+	red := newRedactor(s, ep)
+	logger := newLogger(stderr, o.Verbose, red)
 
-	model, err := newModel(ctx, s, ep, logger, secrets)
+	model, err := newModel(ctx, s, ep, logger, red)
 	if err != nil {
 		return err
 	}
@@ -186,7 +185,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
-	cfg, err := solveConfig(s, model, secrets, logger)
+	cfg, err := solveConfig(s, model, red, logger)
 	if err != nil {
 		return err
 	}
@@ -196,7 +195,12 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		return err
 	}
 
-	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, secrets...)
+	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, red)
+	if !s.Sandbox.Enabled && s.Jupyter.URL == "" {
+		// On stderr, whatever the mode (-q and --json too).
+		fmt.Fprintln(ui.err, "agentteam: WARNING: the kernel runs without the sandbox (--no-sandbox, sandbox.enabled: false or AGENTTEAM_SANDBOX_ENABLED=false): code the model writes, or a data file talks it into, runs with your user's full access to this machine.")
+		_ = ui.errw.Flush()
+	}
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
 	}
@@ -218,7 +222,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	case ctx.Err() != nil:
 		return interrupted(ctx)
 	case sum == nil && runErr != nil:
-		return errors.New(oneLineText(redact(sandboxHint(runErr).Error(), secrets...)))
+		return errors.New(oneLineText(red.String(sandboxHint(runErr).Error())))
 	case sum == nil:
 		return errors.New("the run ended without a summary")
 	case sum.Cause == solve.ModelError || sum.Cause == solve.KernelError:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/solve"
 )
 
@@ -46,17 +47,22 @@ type terminal struct {
 	tty      bool // stdout is a terminal: spinners, rendered markdown
 	color    bool // colours (a terminal without NO_COLOR)
 	width    int
-	secrets  []string
+	red      *redact.Redactor
+	outw     *redact.Writer // out and err, secrets removed
+	rawOut   io.Writer      // what outw writes to
+	errw     *redact.Writer
 	enc      *json.Encoder
 
-	mu      sync.Mutex
-	speaker string    // whose streamed text is being printed
-	md      *mdStream // the speaker's text not yet rendered
-	lineOut bool      // the last thing written ended a line
-	shown   int       // output characters shown for the current execution
-	lines   map[string]*lineBuffer
-	spin    *spinner
-	gap     bool // a blank line is due before the next segment of the turn
+	mu       sync.Mutex
+	speaker  string    // whose streamed text is being printed
+	md       *mdStream // the speaker's text not yet rendered
+	lineOut  bool      // the last thing written ended a line
+	shown    int       // output characters shown for the current execution
+	lines    map[string]*lineBuffer
+	spin     *spinner
+	gap      bool        // a blank line is due before the next segment of the turn
+	thinking *lineBuffer // the speaker's reasoning not yet shown
+	thought  bool        // the speaker's reasoning was streamed
 
 	glam    *glamour.TermRenderer
 	profile termenv.Profile
@@ -83,7 +89,9 @@ var speakerColors = map[string]string{
 	"error":    "9",
 }
 
-func newTerminal(out, errw io.Writer, asJSON, quiet bool, secrets ...string) *terminal {
+// newTerminal writes to out and errw through red: every byte shown has
+// its secrets removed, also a secret split across writes.
+func newTerminal(out, errw io.Writer, asJSON, quiet bool, red *redact.Redactor) *terminal {
 	tty, width := false, 80
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		tty = true
@@ -95,7 +103,7 @@ func newTerminal(out, errw io.Writer, asJSON, quiet bool, secrets ...string) *te
 	}
 	_, noColor := os.LookupEnv("NO_COLOR")
 	color := tty && !noColor && os.Getenv("TERM") != "dumb"
-	return newTerminalWith(out, errw, termOptions{JSON: asJSON, Quiet: quiet, TTY: tty, Color: color, Width: width, Secrets: secrets})
+	return newTerminalWith(out, errw, termOptions{JSON: asJSON, Quiet: quiet, TTY: tty, Color: color, Width: width, Redactor: red})
 }
 
 // termOptions say what the terminal can do; newTerminal finds them out.
@@ -105,11 +113,19 @@ type termOptions struct {
 	Color       bool
 	Width       int
 	Secrets     []string
+	// Redactor removes secrets from all output; Secrets are added to it.
+	Redactor *redact.Redactor
 }
 
 func newTerminalWith(out, errw io.Writer, o termOptions) *terminal {
-	t := &terminal{out: out, err: errw, json: o.JSON, quiet: o.Quiet, secrets: o.Secrets, lineOut: true,
+	red := o.Redactor
+	if red == nil {
+		red = redact.New()
+	}
+	red.Add(o.Secrets...)
+	t := &terminal{red: red, outw: red.Writer(out), errw: red.Writer(errw), json: o.JSON, quiet: o.Quiet, lineOut: true,
 		lines: map[string]*lineBuffer{}, tty: o.TTY, color: o.Color && o.TTY, width: max(o.Width, 20)}
+	t.out, t.err, t.rawOut = t.outw, t.errw, out
 	r := lipgloss.NewRenderer(out)
 	t.profile = termenv.Ascii
 	if t.color {
@@ -129,7 +145,7 @@ func newTerminalWith(out, errw io.Writer, o termOptions) *terminal {
 	if t.tty {
 		t.glam = newMarkdownRenderer(t.color, t.profile, t.width)
 	}
-	t.enc = json.NewEncoder(&redactWriter{w: out, secrets: o.Secrets})
+	t.enc = json.NewEncoder(t.out)
 	return t
 }
 
@@ -165,7 +181,7 @@ func (t *terminal) write(s string) {
 		return
 	}
 	t.stopSpin()
-	io.WriteString(t.out, redact(s, t.secrets...))
+	io.WriteString(t.out, s)
 	t.lineOut = strings.HasSuffix(s, "\n")
 }
 
@@ -179,7 +195,7 @@ func (t *terminal) endLine() {
 // clean makes untrusted text safe to print: secrets out, then every control
 // sequence.
 func (t *terminal) clean(s string) string {
-	return sanitizeText(redact(s, t.secrets...))
+	return sanitizeText(t.red.String(s))
 }
 
 // note prints a line for people (stderr in --json and --quiet modes).
@@ -193,7 +209,7 @@ func (t *terminal) note(s string) {
 	}
 	s = t.clean(s)
 	if t.quiet {
-		io.WriteString(t.err, redact(s, t.secrets...)+"\n")
+		io.WriteString(t.err, s+"\n")
 		return
 	}
 	t.endLine()
@@ -249,7 +265,7 @@ func (t *terminal) show(m *agents.Message) {
 	case agents.KindChunk:
 		t.speak(m.Source, m.Content)
 	case agents.KindText:
-		t.said(m.Source, m.Content)
+		t.said(m.Source, m.Content, m.Reasoning)
 	case agents.KindCodeGeneration:
 		t.running()
 	case agents.KindOutput:
@@ -264,7 +280,86 @@ func (t *terminal) show(m *agents.Message) {
 		}
 	case agents.KindStop:
 		t.stopped(m.Content)
+	case agents.KindReasoning:
+		t.think(m.Source, m.Reasoning+m.Content)
+	case agents.KindToolCall:
+		for _, c := range m.ToolCalls {
+			t.aside(m.Source, "→ "+c.Name+"("+truncateRunes(c.Arguments, 200)+")", false)
+		}
+	case agents.KindToolResult:
+		for _, r := range m.ToolResults {
+			t.aside(m.Source, "← "+r.Name+": "+truncateRunes(r.Content, 500), r.IsError)
+		}
+	case agents.KindHandoff:
+		t.aside(m.Source, "→ hands over to "+m.Target, false)
 	}
+}
+
+// think shows a piece of a model's reasoning as it streams: dimmed, by
+// whole lines, before the reply.
+func (t *terminal) think(source, piece string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.quiet || piece == "" {
+		return
+	}
+	if t.speaker != source {
+		t.header(source)
+	}
+	t.thought = true
+	if t.thinking == nil {
+		t.thinking = &lineBuffer{}
+	}
+	t.printThought(t.thinking.add(piece))
+	if t.tty && t.spin == nil {
+		t.startSpin(source + " is thinking")
+	}
+}
+
+func (t *terminal) printThought(text string) {
+	text = strings.Trim(dropKeyword(t.clean(text)), "\n")
+	if strings.TrimSpace(text) == "" {
+		return
+	}
+	t.endLine()
+	for _, l := range strings.Split(text, "\n") {
+		t.write(t.dimS.Render("  "+l) + "\n")
+	}
+	t.gap = true
+}
+
+// flushThinking ends a reasoning before the reply.
+func (t *terminal) flushThinking() {
+	if t.thinking != nil {
+		t.printThought(t.thinking.flush())
+		t.thinking = nil
+	}
+}
+
+// aside shows one line about what an agent did (a tool call, a handoff).
+func (t *terminal) aside(source, line string, isErr bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.quiet {
+		return
+	}
+	if t.speaker != source {
+		t.header(source)
+	}
+	t.flushThinking()
+	t.endLine()
+	st := t.dimS
+	if isErr {
+		st = t.errS
+	}
+	t.write(st.Render(t.clean(strings.ReplaceAll(line, "\n", " "))) + "\n")
+}
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // speak shows a piece of a speaker's streaming text.
@@ -274,10 +369,13 @@ func (t *terminal) speak(source, chunk string) {
 	if t.quiet {
 		return
 	}
-	if t.speaker != source || t.md == nil {
+	if t.speaker != source {
 		t.header(source)
+	}
+	if t.md == nil {
 		t.md = &mdStream{}
 	}
+	t.flushThinking()
 	t.render(t.md.feed(chunk))
 	if t.tty && t.spin == nil {
 		t.startSpin(source + " is writing")
@@ -285,7 +383,7 @@ func (t *terminal) speak(source, chunk string) {
 }
 
 // said shows a speaker's whole message (the end of what it streamed).
-func (t *terminal) said(source, content string) {
+func (t *terminal) said(source, content, reasoning string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.quiet {
@@ -310,9 +408,15 @@ func (t *terminal) said(source, content string) {
 		t.waitFor("")
 		return
 	}
-	if t.speaker != source || t.md == nil {
-		// Not streamed (e.g. a replay without chunks): all of it at once.
+	if t.speaker != source {
 		t.header(source)
+	}
+	t.flushThinking()
+	if !t.thought && reasoning != "" {
+		t.printThought(reasoning) // not streamed
+	}
+	if t.md == nil {
+		// Not streamed (e.g. a replay without chunks): all of it at once.
 		t.md = &mdStream{}
 		t.render(t.md.feed(content))
 	}
@@ -374,6 +478,7 @@ func (t *terminal) waitFor(next string) {
 func (t *terminal) header(name string) {
 	t.stopSpin()
 	t.flushOutput()
+	t.flushThinking()
 	if t.md != nil {
 		t.render(t.md.finish())
 		t.md = nil
@@ -391,6 +496,7 @@ func (t *terminal) header(name string) {
 	}
 	t.speaker = name
 	t.gap = false
+	t.thought = false
 }
 
 // render prints finished segments of a speaker's text: prose as markdown,
@@ -554,6 +660,10 @@ func (t *terminal) done() {
 		t.render(t.md.finish())
 		t.md = nil
 	}
+	// What the redactor held back (the start of what might have been a
+	// secret, and was not).
+	_ = t.outw.Flush()
+	_ = t.errw.Flush()
 }
 
 // event renders one event of a run.
@@ -625,6 +735,9 @@ func (t *terminal) summary(s *solve.Summary) {
 	}
 	if len(s.Files) > 0 {
 		t.write("files written by the code: " + t.clean(strings.Join(s.Files, ", ")) + "\n")
+	}
+	if len(s.Skipped) > 0 {
+		t.write(t.warnS.Render(fmt.Sprintf("%d files not copied into files/ (too large, links, ...): see report.md", len(s.Skipped))) + "\n")
 	}
 	if s.Replay {
 		t.write(t.warnS.Render("(replayed answers: no model was called)") + "\n")
