@@ -125,6 +125,14 @@ func splitScript(src string) []string {
 }
 
 func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+	// What the kernel prints is shown with secrets removed (the token, and
+	// secret-looking variables of the environment), also a secret split
+	// across outputs.
+	red := redact.FromEnv(os.Environ(), o.Token)
+	outw, errw := red.Writer(stdout), red.Writer(stderr)
+	defer errw.Flush()
+	defer outw.Flush()
+	stdout, stderr = outw, errw
 	if o.CodeSet == (o.Input != "") {
 		return usageErrorf("give exactly one of -c CODE, a FILE (.py or .ipynb) or - for standard input")
 	}
@@ -168,7 +176,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		return usageErrorf("timeouts must not be negative")
 	}
 
-	logger := newLogger(stderr, o.Verbose, redact.FromEnv(os.Environ(), o.Token))
+	logger := newLogger(stderr, o.Verbose, red)
 	outDir := o.OutputDir
 	if outDir != "" {
 		if abs, err := filepath.Abs(outDir); err == nil {

@@ -35,6 +35,17 @@ func remoteArgs(s *jupytertest.Server, args ...string) []string {
 	return append([]string{"exec", "--jupyter-url", s.URL, "--token", s.Token}, args...)
 }
 
+// A secret the kernel prints (an environment variable's value, here
+// printed in two pieces) is not shown.
+func TestExecRedactsKernelOutput(t *testing.T) {
+	s := jupytertest.Start(t)
+	t.Setenv("EXEC_TEST_API_KEY", "sk-exec-SECRET-4242")
+	r := runCLI(t, "", remoteArgs(s, "-c", "import sys\nprint('key: sk-exec-', end='', flush=True)\nprint('SECRET-4242')\nprint('sk-exec-SECRET-4242', file=sys.stderr)")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "key: [REDACTED]\n", r.stdout)
+	assert.Equal(t, "[REDACTED]\n", r.stderr)
+}
+
 func TestExecCodeScriptAndStdin(t *testing.T) {
 	s := jupytertest.Start(t)
 	r := runCLI(t, "", remoteArgs(s, "-c", "x = 20\nprint(x + 22)")...)
