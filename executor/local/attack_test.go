@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -578,7 +579,7 @@ except OSError as e:
 	b, err := os.ReadFile(filepath.Join(work, "out/sub/result.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "result", string(b))
-	py(t, s, "os.remove('big.bin')\nopen('final.txt', 'w').write('done')")
+	py(t, s, "os.remove('big.bin')\nopen('final.txt', 'w').write('done')\nwith open('sparse.bin', 'wb') as f:\n    f.write(b'head'); f.truncate(1 << 30); f.seek(512 << 20); f.write(b'middle')")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -593,6 +594,21 @@ except OSError as e:
 	assert.True(t, os.IsNotExist(err), "a file the kernel deleted is back")
 	_, err = os.Stat(filepath.Join(work, "big.bin"))
 	assert.True(t, os.IsNotExist(err))
+	// A sparse file stays sparse in the copy.
+	sp, err := os.Open(filepath.Join(work, "sparse.bin"))
+	require.NoError(t, err)
+	defer sp.Close()
+	st, err := sp.Stat()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1<<30), st.Size())
+	assert.Less(t, st.Sys().(*syscall.Stat_t).Blocks*512, int64(1<<20), "the copy of a sparse file takes its size on disk")
+	buf := make([]byte, 6)
+	_, err = sp.ReadAt(buf, 512<<20)
+	require.NoError(t, err)
+	assert.Equal(t, "middle", string(buf))
+	_, err = sp.ReadAt(buf[:4], 0)
+	require.NoError(t, err)
+	assert.Equal(t, "head", string(buf[:4]))
 	b, err = os.ReadFile(filepath.Join(work, "input.csv"))
 	require.NoError(t, err)
 	assert.Equal(t, "a,b\n1,2\n", string(b))

@@ -207,12 +207,54 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if err := copySparse(out, in); err != nil {
 		out.Close()
 		return err
 	}
 	_ = out.Chmod(perm)
 	return out.Close()
+}
+
+// copySparse copies in to out keeping holes: only the data extents are
+// read and written (SEEK_DATA/SEEK_HOLE), so a sparse file stays sparse.
+func copySparse(out, in *os.File) error {
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	fd := int(in.Fd())
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			break // only a hole is left
+		}
+		if err != nil { // no SEEK_DATA here: copy the rest whole
+			if _, err := in.Seek(off, io.SeekStart); err != nil {
+				return err
+			}
+			if _, err := out.Seek(off, io.SeekStart); err != nil {
+				return err
+			}
+			_, err = io.Copy(out, in)
+			return err
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil || hole > size {
+			hole = size
+		}
+		if _, err := in.Seek(data, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := out.Seek(data, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(out, in, hole-data); err != nil {
+			return err
+		}
+		off = hole
+	}
+	return out.Truncate(size)
 }
 
 func getxattr(path, name string) (string, error) {
