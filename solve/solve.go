@@ -32,6 +32,7 @@ import (
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/executor/jupyter"
+	"github.com/agentteam/agentteam/executor/restore"
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/prompts"
@@ -125,12 +126,33 @@ type Config struct {
 	// InspectTimeout bounds the data inspection (0: 2 minutes).
 	InspectTimeout time.Duration
 	// MaxHistory bounds the messages each model call sees (0: all).
+	// Ignored when ContextWindow is set.
 	MaxHistory int
+	// ContextWindow is the model's context window in tokens: every request
+	// is fitted to it, the task always whole (see
+	// agents.AssistantConfig.ContextWindow). 0 sends the whole history.
+	ContextWindow int
+	// Vision sends the figures each step displayed to the model with the
+	// step's output (for models that see images).
+	Vision bool
+	// NoRestore turns off restoring the kernel's state after it dies: by
+	// default the cells that succeeded since the last restart are run
+	// again (see executor/restore), and the model is told.
+	NoRestore bool
+	// Price, when set, prices the run's usage (Summary.Cost).
+	Price *llm.Price
 	// LoopLimit stops a run when the same failing code comes back this many
 	// times (0: 3; negative: never).
 	LoopLimit int
 	// MaxSummaryBytes bounds the data summary given to the planner (0: 6000).
 	MaxSummaryBytes int
+
+	// CheckModel, when set, is called while the kernel starts, so that a
+	// model endpoint that is unreachable or refuses the key ends the run
+	// within seconds (as ModelError) rather than after the kernel start and
+	// the data inspection. When nil, a Model with a method
+	// Check(context.Context) error is checked with it.
+	CheckModel func(ctx context.Context) error
 
 	// Secrets never appear in an event's text, an output file or an error
 	// (replaced by [REDACTED]); add the API key and the Jupyter token.
@@ -347,12 +369,38 @@ func (ru *run) do(parent context.Context, task Task) {
 	ru.out = out
 
 	ru.emit(Event{Type: EventStatus, Text: "starting a kernel on " + where})
-	k, release, err := ru.kernel(runCtx, outDir)
+	// The model is checked while the kernel starts; a failed check stops
+	// the start.
+	kctx, kcancel := context.WithCancelCause(runCtx)
+	defer kcancel(nil)
+	checked := make(chan error, 1)
+	if check := ru.modelCheck(); check != nil {
+		go func() {
+			err := check(kctx)
+			if err != nil && kctx.Err() == nil {
+				err = fmt.Errorf("%w: %w", errModelCheck, err)
+				kcancel(err)
+			}
+			checked <- err
+		}()
+	} else {
+		checked <- nil
+	}
+	k, release, err := ru.kernel(kctx, outDir)
 	if err != nil {
-		ru.finish(ctx, runCtx, sum, nil, nil, fmt.Errorf("%w: %w", errKernelStart, err))
+		if cerr := context.Cause(kctx); errors.Is(cerr, errModelCheck) {
+			err = cerr
+		} else {
+			err = fmt.Errorf("%w: %w", errKernelStart, err)
+		}
+		ru.finish(ctx, runCtx, sum, nil, nil, err)
 		return
 	}
 	defer release()
+	if err := <-checked; err != nil && runCtx.Err() == nil {
+		ru.finish(ctx, runCtx, sum, k, nil, err)
+		return
+	}
 
 	// Inputs, then a look at the data.
 	var dataPaths []string
@@ -375,7 +423,8 @@ func (ru *run) do(parent context.Context, task Task) {
 		res, err := executor.Execute(runCtx, k, executor.Request{Code: code, Timeout: ru.cfg.InspectTimeout})
 		if res != nil {
 			out.AddInspection(code, res)
-			text += "\n\nData summary (from the kernel, before planning):\n" + TruncateMiddle(res.Text(), ru.cfg.MaxSummaryBytes)
+			summary, _ := executor.TruncateText(res.Text(), ru.cfg.MaxSummaryBytes)
+			text += "\n\nData summary (from the kernel, before planning):\n" + summary
 		}
 		if err != nil && runCtx.Err() != nil {
 			ru.finish(ctx, runCtx, sum, k, inputs, err)
@@ -397,10 +446,22 @@ func (ru *run) do(parent context.Context, task Task) {
 		}
 		ru.emit(Event{Type: EventMessage, Message: m})
 		sum.Usage = usageOf(sum.Usage, m)
+		if m.Usage != nil && m.Kind != agents.KindChunk && !ru.replay {
+			if sum.UsageByAgent == nil {
+				sum.UsageByAgent = map[string]llm.Usage{}
+			}
+			sum.UsageByAgent[m.Source] = sum.UsageByAgent[m.Source].Add(*m.Usage)
+		}
+		if sum.Usage != nil && ru.cfg.Price != nil {
+			c := ru.cfg.Price.Cost(*sum.Usage)
+			sum.Cost = &c
+		}
 		if m.Kind == agents.KindText && m.Source != agents.SourceUser {
 			turns++
 		}
 		switch {
+		case m.Kind == agents.KindStop && m.Source == "executor" && m.Metadata[agents.MetaStop] == agents.StopCutOff:
+			sum.Cause, sum.Reason = CutOff, "cut off: "+lowerFirst(m.Content)
 		case m.Kind == agents.KindStop && m.Source == "executor":
 			sum.Cause, sum.Reason = Loop, "loop: "+lowerFirst(m.Content)
 		case m.Kind == agents.KindStop && *finished:
@@ -423,7 +484,18 @@ func lowerFirst(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
+func (ru *run) modelCheck() func(context.Context) error {
+	if ru.cfg.CheckModel != nil {
+		return ru.cfg.CheckModel
+	}
+	if c, ok := ru.cfg.Model.(interface{ Check(context.Context) error }); ok {
+		return c.Check
+	}
+	return nil
+}
+
 var (
+	errModelCheck  = errors.New("model check failed")
 	errKernelStart = errors.New("kernel start failed")
 	errKernel      = errors.New("kernel error")
 )
@@ -497,7 +569,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 func classify(err error) StopCause {
 	var api *llm.APIError
 	switch {
-	case errors.As(err, &api), errors.Is(err, agents.ErrNoResponse):
+	case errors.As(err, &api), errors.Is(err, agents.ErrNoResponse), errors.Is(err, errModelCheck):
 		return ModelError
 	case errors.Is(err, errKernelStart), errors.Is(err, errKernel):
 		return KernelError
@@ -599,16 +671,23 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 // when the stop word ends the run.
 func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, error) {
 	c := ru.cfg
-	planner, err := agents.NewPlanner(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory, Logger: ru.log})
+	vars := func(ctx context.Context) []string { return kernelVariables(ctx, k) }
+	planner, err := agents.NewPlanner(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory,
+		ContextWindow: c.ContextWindow, Variables: vars, Logger: ru.log})
 	if err != nil {
 		return nil, nil, err
 	}
-	coder, err := agents.NewCoder(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory, Logger: ru.log})
+	coder, err := agents.NewCoder(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory,
+		ContextWindow: c.ContextWindow, Variables: vars, Logger: ru.log})
 	if err != nil {
 		return nil, nil, err
+	}
+	var ex executor.Executor = k
+	if !c.NoRestore {
+		ex = restore.New(k, restore.Config{Logger: ru.log})
 	}
 	exec, err := agents.NewCodeExecutor(agents.CodeExecutorConfig{
-		Executor: k, Sources: []string{"coder"}, Timeout: c.ExecTimeout, LoopLimit: c.LoopLimit, Logger: ru.log,
+		Executor: ex, Sources: []string{"coder"}, Vision: c.Vision, Timeout: c.ExecTimeout, LoopLimit: c.LoopLimit, Logger: ru.log,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -629,6 +708,28 @@ func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, error) {
 		Logger:      ru.log,
 	})
 	return tm, finished, err
+}
+
+// variablesCode lists the names a kernel's user defined (one line, comma
+// separated), without running anything of theirs.
+const variablesCode = `print(','.join(sorted(n for n in globals() if not n.startswith('_') and n not in ('In', 'Out', 'exit', 'quit', 'get_ipython', 'open'))))`
+
+// kernelVariables asks the kernel which variables it holds (for the note
+// that replaces folded turns); nil when it cannot say.
+func kernelVariables(ctx context.Context, k Kernel) []string {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := executor.Execute(ctx, k, executor.Request{Code: variablesCode, Timeout: 15 * time.Second})
+	if err != nil || !res.OK() {
+		return nil
+	}
+	names := []string{}
+	for _, n := range strings.Split(strings.TrimSpace(res.Text()), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 type inputFile struct {

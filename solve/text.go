@@ -1,22 +1,18 @@
 package solve
 
 import (
-	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/agentteam/agentteam/agents"
 )
 
 // stopWord is what an agent says when the task is done.
 const stopWord = "TERMINATE"
 
-var fenceRE = regexp.MustCompile("(?ms)^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*(```|~~~)[ \t]*$")
-
 // Prose is an agent's message without its code blocks (they become code
 // cells) and without the stop word.
 func Prose(s string) string {
-	s = fenceRE.ReplaceAllString(s, "")
-	s = strings.ReplaceAll(s, stopWord, "")
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(strings.ReplaceAll(agents.StripCodeBlocks(s), stopWord, ""))
 }
 
 // EscapeMarkdown makes text that is data (a task, a file name, an error)
@@ -47,39 +43,76 @@ func EscapeMarkdown(s string) string {
 // and code blocks are escaped.
 func EscapeProse(s string) string {
 	var b strings.Builder
-	inFence := false
-	for i, line := range strings.Split(s, "\n") {
+	for i, seg := range agents.Segments(s) {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
-			inFence = !inFence
-			b.WriteString(line)
+		if seg.Code {
+			b.WriteString(seg.Text)
 			continue
 		}
-		if inFence {
-			b.WriteString(line)
-			continue
-		}
-		inCode := false
-		for _, r := range line {
-			switch {
-			case r == '`':
-				inCode = !inCode
-				b.WriteRune(r)
-			case inCode:
-				b.WriteRune(r)
-			case r == '$':
-				b.WriteString(`\$`)
-			case r == '<':
-				b.WriteString("&lt;")
-			default:
-				b.WriteRune(r)
+		for k, line := range strings.Split(seg.Text, "\n") {
+			if k > 0 {
+				b.WriteByte('\n')
 			}
+			escapeProseLine(&b, line)
 		}
 	}
 	return b.String()
+}
+
+// escapeProseLine writes one line of prose with "$" and "<" escaped outside
+// code spans. A run of n backticks opens a code span only where a run of
+// exactly n closes it on the line; otherwise markdown shows it as it is,
+// and escaping goes on after it.
+func escapeProseLine(b *strings.Builder, line string) {
+	for j := 0; j < len(line); {
+		c := line[j]
+		switch c {
+		case '`':
+			n := backtickRun(line, j)
+			end := closingRun(line, j+n, n)
+			if end < 0 {
+				end = j + n
+			}
+			b.WriteString(line[j:end])
+			j = end
+			continue
+		case '$':
+			b.WriteString(`\$`)
+		case '<':
+			b.WriteString("&lt;")
+		default:
+			b.WriteByte(c)
+		}
+		j++
+	}
+}
+
+// backtickRun is the length of the run of backticks at s[i:].
+func backtickRun(s string, i int) int {
+	n := 0
+	for i+n < len(s) && s[i+n] == '`' {
+		n++
+	}
+	return n
+}
+
+// closingRun returns the end of the first run of exactly n backticks at or
+// after s[from:], or -1.
+func closingRun(s string, from, n int) int {
+	for i := from; i < len(s); {
+		if s[i] != '`' {
+			i++
+			continue
+		}
+		m := backtickRun(s, i)
+		if m == n {
+			return i + m
+		}
+		i += m
+	}
+	return -1
 }
 
 // Truncate shortens s to at most max bytes (on a rune boundary), ending it
@@ -93,22 +126,6 @@ func Truncate(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// TruncateMiddle keeps the start and the end of s, at most max bytes in
-// all, saying how much was cut in between.
-func TruncateMiddle(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	head, tail := max/2, len(s)-max/2
-	for head > 0 && !isRuneStart(s[head]) {
-		head--
-	}
-	for tail < len(s) && !isRuneStart(s[tail]) {
-		tail++
-	}
-	return s[:head] + "\n… (" + strconv.Itoa(tail-head) + " bytes cut) …\n" + s[tail:]
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

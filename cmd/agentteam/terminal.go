@@ -602,14 +602,7 @@ func (t *terminal) output(o executor.Output) {
 		t.printOutput("error", o.EName+": "+o.EValue+"\n")
 	case executor.OutputExecuteResult, executor.OutputDisplayData:
 		t.flushOutput()
-		text := ""
-		if s, ok := o.Data["text/plain"].(string); ok {
-			text = s + "\n"
-		}
-		for _, f := range o.Files {
-			text += "[saved " + f + "]\n"
-		}
-		t.printOutput("stdout", text)
+		t.printOutput("stdout", executor.OutputText(o))
 	}
 	if t.tty && t.spin == nil {
 		t.startSpin("running in the kernel")
@@ -726,7 +719,10 @@ func (t *terminal) summary(s *solve.Summary) {
 	t.write(rs.Render(t.clean(stopLine(s))) + "\n")
 	figs := fmt.Sprintf("turns: %d", s.Turns)
 	if s.Usage != nil && !s.Replay && s.Usage.Total() > 0 {
-		figs += fmt.Sprintf("   tokens: %d (prompt %d, completion %d)", s.Usage.Total(), s.Usage.PromptTokens, s.Usage.CompletionTokens)
+		figs += "   tokens: " + solve.UsageText(*s.Usage)
+	}
+	if s.Cost != nil && !s.Replay {
+		figs += "   cost: " + solve.CostText(*s.Cost)
 	}
 	figs += "   time: " + s.Duration.Round(100*time.Millisecond).String()
 	t.write(figs + "\n")
