@@ -173,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	b, _ := json.MarshalIndent(serverCfg, "", " ")
 	if err := os.WriteFile(filepath.Join(dir, "config", "jupyter_server_config.json"), b, 0o600); err != nil {
-		s.close()
+		s.close(0)
 		return nil, fmt.Errorf("local jupyter: %w", err)
 	}
 	args := append(append([]string{}, baseArgs...), "--no-browser")
@@ -181,7 +181,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		args = append(args, "--allow-root")
 	}
 	if err := s.launch(ctx, argv0, args, env); err != nil {
-		s.close()
+		s.close(0)
 		return nil, err
 	}
 	log.Debug("embedded jupyter-server ready", "socket", s.sock, "workdir", s.workDir, "sandbox", s.sandbox != nil)
@@ -285,7 +285,7 @@ func (s *Server) launch(ctx context.Context, argv0 string, args, env []string) e
 		case <-done:
 			return fmt.Errorf("local jupyter: server exited during start-up: %s", s.logTail())
 		case <-wctx.Done():
-			s.killAll()
+			s.killAll(3 * time.Second)
 			if ctx.Err() != nil {
 				return fmt.Errorf("local jupyter: start cancelled: %w", ctx.Err())
 			}
@@ -356,12 +356,23 @@ func (s *Server) DeathCause(kernelID string) string {
 // started, and, under a disk limit, copies what the kernels wrote into the
 // work directory. It is safe to call more than once.
 func (s *Server) Close(ctx context.Context) error {
-	s.closeOnce.Do(s.close)
+	s.closeOnce.Do(func() { s.close(3 * time.Second) })
 	return s.closeErr
 }
 
-func (s *Server) close() {
-	s.killAll()
+// CloseNow is Close without giving the server time to shut its kernels
+// down: the server's process group and every kernel process end at once.
+// Use it when the kernels were already shut down (a kernel killed this way
+// does not flush files its code left open).
+func (s *Server) CloseNow(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.close(0) })
+	return s.closeErr
+}
+
+// close kills everything (giving the server grace to stop its kernels),
+// releases the sandbox and removes the private directory.
+func (s *Server) close(grace time.Duration) {
+	s.killAll(grace)
 	if s.sandbox != nil {
 		if err := s.sandbox.cleanup(); err != nil {
 			s.closeErr = err

@@ -10,20 +10,23 @@ import (
 	"github.com/agentteam/agentteam/internal/procs"
 )
 
-// killAll asks the server to stop, then kills what is left: the server's
+// killAll asks the server to stop (waiting at most grace), then kills what
+// is left: the server's
 // process group, every kernel (found by our runtime dir in its command
 // line), every process in a kernel's session, and every process in the
 // sandbox's cgroups.
-func (s *Server) killAll() {
+func (s *Server) killAll(grace time.Duration) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	pgid := s.cmd.Process.Pid
 	kernels := procs.Matching(s.runtime)
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(3 * time.Second):
+	if grace > 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(grace):
+		}
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	kernels = append(kernels, procs.Matching(s.runtime)...)

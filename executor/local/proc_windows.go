@@ -9,7 +9,7 @@ func serverProcAttr() *syscall.SysProcAttr { return nil }
 
 // killAll kills the server; kernels it started may survive it (there are
 // no process groups to signal here).
-func (s *Server) killAll() {
+func (s *Server) killAll(time.Duration) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
