@@ -216,7 +216,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		if ctx.Err() != nil {
 			return interrupted(ctx)
 		}
-		return redactErr(err, o.Token)
+		return redactErr(sandboxHint(err), o.Token)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

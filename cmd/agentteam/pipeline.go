@@ -76,6 +76,7 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 		return solve.Config{}, configError("prompts.dir: %v", err)
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
+	disk, _ := parseDisk(s.Sandbox.Disk)
 	maxFile, maxFiles := s.Output.fileLimits()
 	maxTurns := s.Team.MaxTurns
 	if maxTurns == 0 {
@@ -88,7 +89,8 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
 			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
-			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
+			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes,
+				Disk: disk, Env: s.Sandbox.Env},
 		},
 		RemoteDir:     s.Jupyter.RemoteDir,
 		KeepRemote:    s.Jupyter.KeepRemote,
