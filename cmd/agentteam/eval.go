@@ -97,6 +97,9 @@ Exit status: 0 when the eval ran, whatever the accuracy; 2 for bad usage;
 				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
 				_ = cmd.Flags().Set("sandbox-enabled", "false")
 			}
+			if note := localConfigNote(o.ConfigFile); note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
+			}
 			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
 			if err != nil {
 				return err
@@ -123,7 +126,7 @@ Exit status: 0 when the eval ran, whatever the accuracy; 2 for bad usage;
 	f.Int("max-turns", 0, "stop a question after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop a question after this long (default 30m)")
 	f.String("out", "", "output directory; an existing one is resumed (default ./agentteam-eval/<timestamp>)")
-	f.StringVar(&o.ConfigFile, "config", "", "config file (default ./agentteam.yaml, then the user config dir)")
+	f.StringVar(&o.ConfigFile, "config", "", "config file (default $AGENTTEAM_CONFIG, then the user config dir; ./agentteam.yaml only when named)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON event per line")
 	f.BoolVar(&o.Verbose, "verbose", false, "log HTTP and websocket detail to stderr (never secrets)")
 	f.BoolVar(&noSandbox, "no-sandbox", false, "run the embedded server's kernels unsandboxed")

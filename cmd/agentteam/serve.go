@@ -67,6 +67,9 @@ down and exits.`,
 				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
 				_ = cmd.Flags().Set("sandbox-enabled", "false")
 			}
+			if note := localConfigNote(o.ConfigFile); note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
+			}
 			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
 			if err != nil {
 				return err
@@ -93,7 +96,7 @@ down and exits.`,
 	f.String("kernel", "", "kernel spec name (default python3)")
 	f.Int("max-turns", 0, "stop a run after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop a run after this long (default 30m)")
-	f.StringVar(&o.ConfigFile, "config", "", "config file (default ./agentteam.yaml, then the user config dir)")
+	f.StringVar(&o.ConfigFile, "config", "", "config file (default $AGENTTEAM_CONFIG, then the user config dir; ./agentteam.yaml only when named)")
 	f.BoolVar(&o.Verbose, "verbose", false, "log requests, runs and kernel detail to stderr (never secrets)")
 	f.BoolVar(&noSandbox, "no-sandbox", false, "run the embedded servers' kernels unsandboxed")
 	f.Bool("allow-network", false, "let sandboxed kernels use the network")

@@ -169,7 +169,7 @@ func configError(format string, args ...any) error {
 }
 
 // loadSettings reads the configuration: defaults, then the config file
-// (--config, else ./agentteam.yaml, else the user config dir), then
+// (--config, else $AGENTTEAM_CONFIG, else the user config dir), then
 // AGENTTEAM_* environment variables (AGENTTEAM_MODEL_NAME for model.name),
 // then the flags bound in flagKeys (config key → flag name) that were set.
 func loadSettings(configFile string, flags *pflag.FlagSet, flagKeys map[string]string) (*Settings, *viper.Viper, error) {
@@ -183,9 +183,13 @@ func loadSettings(configFile string, flags *pflag.FlagSet, flagKeys map[string]s
 
 	file := configFile
 	if file == "" {
-		if _, err := os.Stat("agentteam.yaml"); err == nil {
-			file = "agentteam.yaml"
-		} else if dir, err := os.UserConfigDir(); err == nil {
+		file = os.Getenv("AGENTTEAM_CONFIG")
+	}
+	if file == "" {
+		// Not ./agentteam.yaml: a directory of downloaded data may hold
+		// one, and its model.base_url would receive the key (its
+		// jupyter.binary would even be run). It is read when named.
+		if dir, err := os.UserConfigDir(); err == nil {
 			p := filepath.Join(dir, "agentteam", "config.yaml")
 			if _, err := os.Stat(p); err == nil {
 				file = p
@@ -408,7 +412,7 @@ type endpoint struct {
 // ollamaURL is probed when nothing else names an endpoint.
 var ollamaURL = "http://127.0.0.1:11434/v1"
 
-var errNoEndpoint = errors.New("no model endpoint configured: set --base-url and --model (or model.base_url/model.name in agentteam.yaml, or OPENAI_BASE_URL and OPENAI_API_KEY), run a local Ollama, or try the bundled replay with --model replay:examples/messy/replay.md")
+var errNoEndpoint = errors.New("no model endpoint configured: set --base-url and --model (or model.base_url/model.name in a config file, or OPENAI_BASE_URL and OPENAI_API_KEY), run a local Ollama, or try the bundled replay with --model replay:examples/messy/replay.md")
 
 // resolveEndpoint picks the model endpoint: settings (flags, env
 // AGENTTEAM_MODEL_*, config file) first, then OPENAI_BASE_URL and
@@ -484,4 +488,16 @@ func fieldKeys() []string {
 	walk(reflect.TypeOf(Settings{}), "")
 	sort.Strings(keys)
 	return keys
+}
+
+// localConfigNote says, when ./agentteam.yaml exists but no config file was
+// named, that it is not read and how to read it.
+func localConfigNote(configFile string) string {
+	if configFile != "" || os.Getenv("AGENTTEAM_CONFIG") != "" {
+		return ""
+	}
+	if st, err := os.Stat("agentteam.yaml"); err != nil || st.IsDir() {
+		return ""
+	}
+	return "note: ./agentteam.yaml is not read unless named (--config agentteam.yaml or AGENTTEAM_CONFIG): a config file that came with the data could send your API key to another endpoint"
 }

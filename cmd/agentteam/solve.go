@@ -73,6 +73,9 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
 				_ = cmd.Flags().Set("sandbox-enabled", "false")
 			}
+			if note := localConfigNote(o.ConfigFile); note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
+			}
 			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
 			if err != nil {
 				return err
@@ -96,7 +99,7 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.Int("max-turns", 0, "stop after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop the whole run after this long (default 30m)")
 	f.String("out", "", "output directory (default ./agentteam-out/<timestamp>)")
-	f.StringVar(&o.ConfigFile, "config", "", "config file (default ./agentteam.yaml, then the user config dir)")
+	f.StringVar(&o.ConfigFile, "config", "", "config file (default $AGENTTEAM_CONFIG, then the user config dir; ./agentteam.yaml only when named)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON event per line")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the final answer")
 	f.BoolVar(&o.Verbose, "verbose", false, "log HTTP and websocket detail to stderr (never secrets)")
