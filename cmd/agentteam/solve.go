@@ -12,12 +12,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/llm/openai"
+	"github.com/agentteam/agentteam/mcp"
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/solve"
+	"github.com/agentteam/agentteam/telemetry"
 )
 
 // solveOptions are the flags of `agentteam solve` that are not settings.
@@ -28,6 +31,13 @@ type solveOptions struct {
 	JSON       bool
 	Quiet      bool
 	Verbose    bool
+	// Trace is a file for the run's GenAI spans as JSON lines.
+	Trace string
+	// Interactive lets the planner and the coder ask the person at the
+	// terminal; Approve asks before each code block runs. Both read Stdin.
+	Interactive bool
+	Approve     bool
+	Stdin       io.Reader
 }
 
 // solveFlagKeys binds settings to flags of the same meaning.
@@ -42,6 +52,7 @@ var solveFlagKeys = map[string]string{
 	"team.timeout":      "timeout",
 	"output.dir":        "out",
 	"sandbox.network":   "allow-network",
+	"model.tool_calls":  "tool-calls",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -76,6 +87,7 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
+			o.Stdin = cmd.InOrStdin()
 			return runSolve(ctx, &o, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -96,6 +108,10 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.BoolVar(&o.Verbose, "verbose", false, "log HTTP and websocket detail to stderr (never secrets)")
 	f.BoolVar(&noSandbox, "no-sandbox", false, "run the embedded server's kernels unsandboxed")
 	f.Bool("allow-network", false, "let sandboxed kernels use the network")
+	f.Bool("tool-calls", false, "the coder calls run_python/run_shell tools instead of writing code blocks (models with tool calling)")
+	f.StringVar(&o.Trace, "trace", "", "write OpenTelemetry GenAI spans to this file as JSON lines (OTLP too when OTEL_EXPORTER_OTLP_* is set)")
+	f.BoolVar(&o.Interactive, "interactive", false, "let the planner and the coder ask you questions at the terminal")
+	f.BoolVar(&o.Approve, "approve", false, "ask before each code block runs; a refusal and its reason go back to the coder")
 	f.Bool("sandbox-enabled", true, "")
 	_ = f.MarkHidden("sandbox-enabled")
 	return cmd
@@ -159,8 +175,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	// Secrets that must never be printed: the Jupyter token and the key.
-	secrets := []string{s.Jupyter.Token, ep.APIKey}
+	// Secrets that must never be printed: the Jupyter token, the key, and
+	// the MCP servers' header and environment values.
+	secrets := append([]string{s.Jupyter.Token, ep.APIKey}, mcpSecrets(s)...)
 	logger := newLogger(stderr, o.Verbose, secrets...)
 
 	var model llm.Client
@@ -205,6 +222,53 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		return err
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
+
+	// Tracing: a JSON-lines file with --trace, OTLP when the environment
+	// asks for it. Contents only with the GenAI opt-in variable.
+	tp, shutdownTrace, err := telemetry.NewProvider(ctx, telemetry.ProviderConfig{File: o.Trace, OTLP: telemetry.OTLPFromEnv(), Version: version})
+	if err != nil {
+		return usageErrorf("--trace: %s", redact(err.Error(), secrets...))
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = shutdownTrace(sctx)
+	}()
+	var tracer *telemetry.Tracer
+	if tp != nil {
+		tracer = telemetry.New(tp, telemetry.Options{CaptureContent: telemetry.CaptureContentFromEnv(), Secrets: secrets})
+	}
+
+	// Tools of MCP servers.
+	var tools []agents.Tool
+	if len(s.MCP.Servers) > 0 {
+		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ts, err := mcp.Open(mctx, s.MCP.Servers)
+		cancel()
+		if err != nil {
+			return errors.New(oneLineText(redact(err.Error(), secrets...)))
+		}
+		defer ts.Close()
+		tools = ts.Tools
+	}
+
+	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, secrets...)
+	var input agents.InputFunc
+	var approve agents.ApprovalFunc
+	if o.Interactive || o.Approve {
+		in := o.Stdin
+		if in == nil {
+			in = os.Stdin
+		}
+		lr := newLineReader(in)
+		if o.Interactive {
+			input = inputFunc(ui, lr)
+		}
+		if o.Approve {
+			approve = approveFunc(ui, lr)
+		}
+	}
+
 	runner, err := solve.New(solve.Config{
 		Model:   model,
 		Prompts: ps,
@@ -223,12 +287,16 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		Secrets:     secrets,
 		Version:     version,
 		Logger:      logger,
+		ToolCalls:   s.Model.ToolCalls,
+		Tools:       tools,
+		Tracer:      tracer,
+		Input:       input,
+		Approve:     approve,
 	})
 	if err != nil {
 		return err
 	}
 
-	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, secrets...)
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
 	}

@@ -261,6 +261,12 @@ func (t *terminal) show(m *agents.Message) {
 		}
 	case agents.KindStop:
 		t.stopped(m.Content)
+	case agents.KindToolCall:
+		t.toolCalls(m)
+	case agents.KindToolResult:
+		t.toolResults(m)
+	case agents.KindHandoff:
+		t.handoff(m)
 	}
 }
 
