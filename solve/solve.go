@@ -15,6 +15,8 @@ package solve
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -22,6 +24,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -65,9 +68,12 @@ var _ Kernel = (*session.Session)(nil)
 
 // RunInfo tells a kernel factory about the run it serves.
 type RunInfo struct {
+	// ID names the run (Task.ID, or a fresh one).
+	ID string
 	// OutDir is the run's output directory; WorkDir the directory the
-	// run's embedded kernel would work in (OutDir/workspace).
-	OutDir, WorkDir string
+	// run's embedded kernel would work in (OutDir/workspace); RemoteDir the
+	// one it would work in on a remote server.
+	OutDir, WorkDir, RemoteDir string
 }
 
 // Config configures a Runner. Only Model is required; every zero value is
@@ -89,10 +95,20 @@ type Config struct {
 	//              end. Session.WorkDir "" means the run's own
 	//              OutDir/workspace, never the process's working
 	//              directory; Session.OutputDir is ignored (figures are
-	//              saved by the run's Output).
+	//              saved by the run's Output). On a remote server the run
+	//              works in RemoteDir/<run id>; Session.RemoteDir and
+	//              Session.KeepRemote are set from this Config.
 	Kernel    Kernel
 	NewKernel func(ctx context.Context, run RunInfo) (Kernel, error)
 	Session   session.Config
+
+	// RemoteDir is where runs work on a remote Jupyter server, relative
+	// to its root: each run in RemoteDir/<run id>, so that runs sharing a
+	// server never touch each other's files ("": "agentteam").
+	RemoteDir string
+	// KeepRemote leaves a run's remote directory on the server; by default
+	// it is deleted once the run's files are collected.
+	KeepRemote bool
 
 	// OutDir is where a run's outputs go when its Task has no OutDir; ""
 	// means a fresh directory under os.TempDir() per run. Concurrent runs
@@ -158,6 +174,9 @@ type File struct {
 
 // Task is one task to solve.
 type Task struct {
+	// ID names the run, e.g. in its remote directory; "" means a fresh
+	// unique one. It must be a plain name (letters, digits, - _ .).
+	ID    string
 	Text  string
 	Files []File
 	// OutDir overrides Config.OutDir for this run.
@@ -189,6 +208,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Version == "" {
 		cfg.Version = Version
+	}
+	if cfg.RemoteDir == "" {
+		cfg.RemoteDir = "agentteam"
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -231,6 +253,22 @@ type run struct {
 	alive  bool
 	cancel context.CancelCauseFunc
 	out    *Output
+	id     string
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// runID checks a run id, or makes a fresh one (time and randomness).
+func runID(id string) (string, error) {
+	if id != "" {
+		if !idRE.MatchString(id) {
+			return "", fmt.Errorf("run id %q: use letters, digits, '-', '_' and '.' only", id)
+		}
+		return id, nil
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b), nil
 }
 
 func (ru *run) secrets() []string { return ru.cfg.Secrets }
@@ -266,6 +304,9 @@ func (ru *run) do(parent context.Context, task Task) {
 
 	outDir, err := ru.outDir(task)
 	sum := &Summary{Model: ru.cfg.Model.ModelName(), Replay: ru.replay, OutputDir: outDir}
+	if err == nil {
+		ru.id, err = runID(task.ID)
+	}
 	if err != nil {
 		ru.fail(sum, KernelError, fmt.Errorf("output directory: %w", err))
 		return
@@ -418,6 +459,9 @@ func (ru *run) finish(ctx, runCtx context.Context, sum *Summary, k Kernel, input
 			cause = errors.New("cancelled")
 		}
 		sum.Reason, sum.Err = "interrupted ("+cause.Error()+")", cause
+		if strings.HasPrefix(cause.Error(), "interrupted") {
+			sum.Reason = cause.Error()
+		}
 	case errors.Is(context.Cause(runCtx), errRunTimeout):
 		sum.Cause, sum.Reason = Timeout, fmt.Sprintf("time limit of %s reached", ru.cfg.Timeout)
 	case err != nil:
@@ -529,7 +573,7 @@ func (ru *run) outDir(task Task) (string, error) {
 
 // kernel gets the run's kernel and the function that gives it back.
 func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error) {
-	info := RunInfo{OutDir: outDir, WorkDir: filepath.Join(outDir, "workspace")}
+	info := RunInfo{ID: ru.id, OutDir: outDir, WorkDir: filepath.Join(outDir, "workspace"), RemoteDir: path.Join(ru.cfg.RemoteDir, ru.id)}
 	closeIt := func(k Kernel) func() {
 		return func() {
 			cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -551,6 +595,7 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 	if scfg.WorkDir == "" {
 		scfg.WorkDir = info.WorkDir
 	}
+	scfg.RemoteDir, scfg.KeepRemote = info.RemoteDir, ru.cfg.KeepRemote
 	if scfg.URL == "" {
 		if err := os.MkdirAll(scfg.WorkDir, 0o755); err != nil {
 			return nil, nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -116,7 +117,7 @@ func TestConfigCommandRedactsSecrets(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "name: gpt-test")
 	assert.Contains(t, r.stdout, "token: '[REDACTED]'")
-	assert.Contains(t, r.stdout, "API key is set")
+	assert.Contains(t, r.stdout, "# API key: found in OPENAI_API_KEY (not shown)")
 	assert.NotContains(t, r.stdout, "jupyter-secret-token")
 	assert.NotContains(t, r.stdout, "sk-config-secret")
 	assert.Contains(t, r.stdout, "timeout: 2m0s")
@@ -156,4 +157,58 @@ func TestEndpointResolution(t *testing.T) {
 	ep, err = resolveEndpoint(s)
 	require.NoError(t, err)
 	assert.Equal(t, "some/file.md", ep.Replay)
+}
+
+// TestConfigCommandSaysWhereEachSettingCameFrom: flag, env, file and
+// default, the file read, the endpoint that would be used, and whether a
+// key was found.
+func TestConfigCommandSaysWhereEachSettingCameFrom(t *testing.T) {
+	clearEnv(t)
+	old := ollamaURL
+	ollamaURL = "http://127.0.0.1:1/v1"
+	defer func() { ollamaURL = old }()
+	file := writeConfig(t, "model:\n  name: from-file\nteam:\n  max_turns: 12\n")
+	t.Setenv("AGENTTEAM_MODEL_BASE_URL", "http://127.0.0.1:11434/v1")
+	t.Setenv("AGENTTEAM_JUPYTER_TOKEN", "tok-secret-4711")
+	t.Setenv("OPENAI_API_KEY", "sk-config-key-4711")
+	r := runCLI(t, "", "config", "--config", file, "--timeout", "5m", "--no-sandbox")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := map[string]string{}
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(l), ":"); ok && !strings.HasPrefix(k, "#") {
+			lines[k] = strings.TrimSpace(v)
+		}
+	}
+	assert.Regexp(t, `^from-file +# file$`, lines["name"])
+	assert.Regexp(t, `^http://127.0.0.1:11434/v1 +# env AGENTTEAM_MODEL_BASE_URL$`, lines["base_url"])
+	assert.Regexp(t, `^5m0s +# flag --timeout$`, lines["timeout"])
+	assert.Regexp(t, `^false +# flag --no-sandbox$`, lines["enabled"])
+	assert.Regexp(t, `^12 +# file$`, lines["max_turns"])
+	assert.Regexp(t, `^python3 +# default$`, lines["kernel"])
+	assert.Regexp(t, `^'\[REDACTED\]' +# env AGENTTEAM_JUPYTER_TOKEN$`, lines["token"])
+	assert.Contains(t, r.stdout, "# config file: "+file+"\n")
+	assert.Contains(t, r.stdout, "# model endpoint: http://127.0.0.1:11434/v1 (from model.base_url, env AGENTTEAM_MODEL_BASE_URL), model from-file\n")
+	assert.Contains(t, r.stdout, "# API key: found in OPENAI_API_KEY (not shown)\n")
+	assert.NotContains(t, r.stdout, "sk-config-key-4711")
+	assert.NotContains(t, r.stdout, "tok-secret-4711")
+	// The output is YAML that reads back as the same settings.
+	var doc map[string]map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(r.stdout), &doc))
+	assert.Equal(t, "from-file", doc["model"]["name"])
+
+	// Nothing configured: no file, no endpoint, no key, and each says so.
+	clearEnv(t)
+	r = runCLI(t, "", "config")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "# config file: none")
+	assert.Contains(t, r.stdout, "# model endpoint: none: no model endpoint configured")
+	assert.Contains(t, r.stdout, "# API key: none found")
+	assert.Regexp(t, `max_turns: 30 +# default`, r.stdout)
+
+	// OPENAI_* variables count too: the endpoint names its source.
+	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+	r = runCLI(t, "", "config", "--model", "m")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "# model endpoint: http://127.0.0.1:8000/v1 (from OPENAI_BASE_URL), model m\n")
+	assert.Regexp(t, `name: m +# flag --model`, r.stdout)
 }

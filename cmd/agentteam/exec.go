@@ -174,11 +174,16 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 			outDir = abs
 		}
 	}
+	workDir := o.WorkDir
+	if workDir == "" && o.URL == "" {
+		// exec runs in the current directory, as a script would.
+		workDir, _ = os.Getwd()
+	}
 	sess, err := session.Open(ctx, session.Config{
 		URL:             o.URL,
 		Token:           o.Token,
 		KernelName:      o.Kernel,
-		WorkDir:         o.WorkDir,
+		WorkDir:         workDir,
 		Timeout:         o.Timeout,
 		StartTimeout:    o.StartTimeout,
 		OutputDir:       outDir,

@@ -37,13 +37,16 @@ func TestMCPServersInConfig(t *testing.T) {
 	assert.Equal(t, "calc", s.MCP.Servers[0].Name)
 	assert.Equal(t, "5s", s.MCP.Servers[0].CallTimeout.String())
 	assert.Equal(t, []string{"/srv"}, s.MCP.Servers[1].Args)
-	out, err := redactedYAML(s, false)
+	_, v, err := loadSettings(cfg, nil, nil)
 	require.NoError(t, err)
-	assert.NotContains(t, out, "mcp-SECRET-token", "header values are not printed")
+	var b strings.Builder
+	require.NoError(t, printConfig(&b, s, v, nil, nil, false))
+	assert.NotContains(t, b.String(), "mcp-SECRET-token", "header values are not printed")
+	assert.Contains(t, b.String(), "servers: [{name: calc, ")
 	assert.Contains(t, mcpSecrets(s), "Bearer mcp-SECRET-token")
 
 	for bad, want := range map[string]string{
-		"mcp:\n  servers:\n    - name: x\n":                                          "neither a command nor a url",
+		"mcp:\n  servers:\n    - name: x\n":                                         "neither a command nor a url",
 		"mcp:\n  servers:\n    - name: x\n      url: http://a\n      colour: red\n": "colour",
 		"mcp:\n  servers:\n    - url: http://a\n":                                   "has no name",
 	} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -14,13 +15,37 @@ var version = "dev"
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
+	cmd, err := root.ExecuteC()
+	if err != nil {
+		if cmd == root || cmd == nil {
+			err = rootError(root, err)
+		}
+		err = withHelpHint(cmd, err)
 		if msg := errorLine(err); msg != "" {
 			io.WriteString(stderr, "agentteam: "+msg+"\n")
 		}
 		return exitCode(err)
 	}
 	return 0
+}
+
+// rootError makes an unknown command a one-line usage error with a
+// suggestion.
+func rootError(root *cobra.Command, err error) error {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "unknown command ") {
+		return err
+	}
+	name := ""
+	if i := strings.IndexByte(msg, '"'); i >= 0 {
+		if j := strings.IndexByte(msg[i+1:], '"'); j >= 0 {
+			name = msg[i+1 : i+1+j]
+		}
+	}
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		return usageErrorf("unknown command %q: did you mean %q?", name, s[0])
+	}
+	return usageErrorf("unknown command %q", name)
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -34,6 +59,13 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newConfigCmd())
+	// Bad flags and arguments are usage errors: exit 2, one line, a hint.
+	root.SetFlagErrorFunc(flagError)
+	for _, c := range root.Commands() {
+		if c.Args != nil {
+			c.Args = usageArgs(c.Args)
+		}
+	}
 	return root
 }
 

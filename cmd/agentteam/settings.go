@@ -58,6 +58,8 @@ type JupyterSettings struct {
 	Timeout      time.Duration `mapstructure:"timeout" yaml:"timeout"`
 	StartTimeout time.Duration `mapstructure:"start_timeout" yaml:"start_timeout"`
 	Binary       string        `mapstructure:"binary" yaml:"binary"`
+	RemoteDir    string        `mapstructure:"remote_dir" yaml:"remote_dir"`
+	KeepRemote   bool          `mapstructure:"keep_remote" yaml:"keep_remote"`
 }
 
 // SandboxSettings: confinement of the embedded server's kernels.
@@ -104,6 +106,8 @@ func defaultSettings() map[string]any {
 		"jupyter.timeout":           "120s",
 		"jupyter.start_timeout":     "60s",
 		"jupyter.binary":            "",
+		"jupyter.remote_dir":        "agentteam",
+		"jupyter.keep_remote":       false,
 		"sandbox.enabled":           true,
 		"sandbox.network":           false,
 		"sandbox.memory":            "4GiB",
@@ -353,35 +357,6 @@ func parseBytes(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
-// redactedYAML renders the settings with secrets replaced.
-func redactedYAML(s *Settings, apiKeySet bool) (string, error) {
-	c := *s
-	if c.Jupyter.Token != "" {
-		c.Jupyter.Token = "[REDACTED]"
-	}
-	c.MCP.Servers = nil
-	for _, srv := range s.MCP.Servers {
-		h, e := map[string]string{}, map[string]string{}
-		for k := range srv.Headers {
-			h[k] = "[REDACTED]"
-		}
-		for k := range srv.Env {
-			e[k] = "[REDACTED]"
-		}
-		srv.Headers, srv.Env = h, e
-		c.MCP.Servers = append(c.MCP.Servers, srv)
-	}
-	b, err := yaml.Marshal(&c)
-	if err != nil {
-		return "", err
-	}
-	out := string(b)
-	if apiKeySet {
-		out += "# the API key is set (from the environment) and not shown\n"
-	}
-	return out, nil
-}
-
 // endpoint is the resolved model endpoint.
 type endpoint struct {
 	BaseURL string
@@ -426,6 +401,8 @@ func resolveEndpoint(s *Settings) (*endpoint, error) {
 			ep.BaseURL, ep.Source = "https://api.openai.com/v1", "OPENAI_API_KEY"
 		} else if probeOllama() {
 			ep.BaseURL, ep.Source = ollamaURL, "a local Ollama"
+		} else if ep.Model != "" && ep.APIKey == "" {
+			return nil, &exitError{code: 2, err: fmt.Errorf("no API key for the model %s: set OPENAI_API_KEY (or AGENTTEAM_API_KEY, or name the variable with --api-key-env), or give --base-url for an endpoint that needs no key", ep.Model)}
 		} else {
 			return nil, &exitError{code: 2, err: errNoEndpoint}
 		}

@@ -42,17 +42,18 @@ type solveOptions struct {
 
 // solveFlagKeys binds settings to flags of the same meaning.
 var solveFlagKeys = map[string]string{
-	"model.name":        "model",
-	"model.base_url":    "base-url",
-	"model.api_key_env": "api-key-env",
-	"jupyter.url":       "jupyter-url",
-	"jupyter.token":     "token",
-	"jupyter.kernel":    "kernel",
-	"team.max_turns":    "max-turns",
-	"team.timeout":      "timeout",
-	"output.dir":        "out",
-	"sandbox.network":   "allow-network",
-	"model.tool_calls":  "tool-calls",
+	"model.name":          "model",
+	"model.base_url":      "base-url",
+	"model.api_key_env":   "api-key-env",
+	"jupyter.url":         "jupyter-url",
+	"jupyter.token":       "token",
+	"jupyter.kernel":      "kernel",
+	"jupyter.keep_remote": "keep-remote",
+	"team.max_turns":      "max-turns",
+	"team.timeout":        "timeout",
+	"output.dir":          "out",
+	"sandbox.network":     "allow-network",
+	"model.tool_calls":    "tool-calls",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -73,7 +74,12 @@ notebook.ipynb, report.md, transcript.jsonl and files/.
 Exit status: 0 when the task finished; 1 when it stopped early (max turns,
 timeout) or on model or kernel errors; 2 for bad usage or configuration;
 130/143 when interrupted by SIGINT/SIGTERM (outputs are written first).`,
-		Args: cobra.ExactArgs(1),
+		Example: `  agentteam solve "Clean examples/messy/sales.csv and plot revenue by region"
+  agentteam solve "Which product sells best?" --file sales.csv --model gpt-4o-mini
+  agentteam solve "Summarise data.csv" --base-url http://127.0.0.1:11434/v1 --model llama3.1
+  agentteam solve "Clean examples/messy/sales.csv" --model replay:examples/messy/replay.md
+  agentteam solve "Fit a model to data.csv" --jupyter-url http://jupyter:8888 --token "$JUPYTER_TOKEN"`,
+		Args: taskArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Task = args[0]
 			flagKeys := solveFlagKeys
@@ -99,6 +105,7 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
+	f.Bool("keep-remote", false, "keep the run's directory (agentteam/<run id>) on a remote server")
 	f.Int("max-turns", 0, "stop after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop the whole run after this long (default 30m)")
 	f.String("out", "", "output directory (default ./agentteam-out/<timestamp>)")
@@ -202,6 +209,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		if err != nil {
 			return usageErrorf("%s", redact(err.Error(), secrets...))
 		}
+		if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
+			return err
+		}
 		model = c
 	}
 
@@ -219,6 +229,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		outDir = filepath.Join("agentteam-out", time.Now().Format("20060102-150405"))
 	}
 	if outDir, err = filepath.Abs(outDir); err != nil {
+		return err
+	}
+	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
@@ -269,6 +282,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		}
 	}
 
+	maxTurns := s.Team.MaxTurns
+	if maxTurns == 0 {
+		maxTurns = -1 // no bound
+	}
 	runner, err := solve.New(solve.Config{
 		Model:   model,
 		Prompts: ps,
@@ -278,8 +295,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
 		},
+		RemoteDir:   s.Jupyter.RemoteDir,
+		KeepRemote:  s.Jupyter.KeepRemote,
 		OutDir:      outDir,
-		MaxTurns:    s.Team.MaxTurns,
+		MaxTurns:    maxTurns,
 		Timeout:     s.Team.Timeout,
 		ExecTimeout: s.Jupyter.Timeout,
 		MaxHistory:  s.Team.MaxHistory,

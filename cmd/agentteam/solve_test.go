@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentteam/agentteam/executor/notebook"
 	"github.com/agentteam/agentteam/internal/fakeopenai"
 	"github.com/agentteam/agentteam/internal/jupytertest"
 )
@@ -181,8 +182,13 @@ func TestSolveEndToEndRemote(t *testing.T) {
 	assertOutputs(t, r)
 	assertModelSawError(t, srv)
 	assertNoSecrets(t, r, testKey, js.Token)
-	// Both inputs reached the remote kernel's directory.
-	assert.FileExists(t, filepath.Join(js.RootDir, "in", "data.csv"))
+	// Both inputs reached the run's own directory on the server, which is
+	// gone after the run (--keep-remote keeps it).
+	assert.Contains(t, readString(t, filepath.Join(r.out, "notebook.ipynb")), "in/data.csv")
+	assert.NoFileExists(t, filepath.Join(js.RootDir, "data.csv"))
+	assert.NoDirExists(t, filepath.Join(js.RootDir, "in"))
+	left, _ := os.ReadDir(filepath.Join(js.RootDir, "agentteam"))
+	assert.Empty(t, left)
 	assert.Eventually(t, func() bool { return len(js.KernelPids()) == 0 }, 10*time.Second, 50*time.Millisecond, "the kernel is shut down")
 }
 
@@ -248,7 +254,7 @@ func testSolveSignal(t *testing.T, sig syscall.Signal, code int) {
 		if strings.Contains(req.Messages[0].Content, "You are the planner") {
 			return fakeopenai.Reply{Text: "1. Wait."}
 		}
-		return fakeopenai.Reply{Text: "```python\nimport time\nopen('started', 'w').close()\ntime.sleep(120)\n```"}
+		return fakeopenai.Reply{Text: "Counting slowly.\n```python\nimport time\nfor i in range(5):\n    print('tick', i, flush=True)\nopen('started', 'w').close()\ntime.sleep(120)\n```"}
 	})
 	bin := buildBinary(t)
 	out := filepath.Join(dir, "out")
@@ -277,4 +283,33 @@ func testSolveSignal(t *testing.T, sig syscall.Signal, code int) {
 	assert.FileExists(t, filepath.Join(out, "transcript.jsonl"))
 	assert.FileExists(t, filepath.Join(out, "report.md"))
 	assert.Empty(t, jupytertest.ProcessesMatching(out), "no kernel or server left")
+	// The running cell is kept with the output it had, marked interrupted;
+	// the report says why there is no answer.
+	validateNotebook(t, filepath.Join(out, "notebook.ipynb"))
+	nb, err := notebook.ReadFile(filepath.Join(out, "notebook.ipynb"))
+	require.NoError(t, err)
+	var cell *notebook.Cell
+	for _, c := range nb.CodeCells() {
+		if strings.Contains(c.Source, "time.sleep(120)") {
+			cell = c
+		}
+	}
+	require.NotNil(t, cell, "the running cell is in the notebook")
+	assert.Equal(t, map[string]any{"interrupted": true}, cell.Metadata["agentteam"])
+	var text strings.Builder
+	for _, o := range cell.Outputs {
+		text.WriteString(o.Text)
+	}
+	assert.Contains(t, text.String(), "tick 0\ntick 1\ntick 2\ntick 3\ntick 4\n")
+	report := readString(t, filepath.Join(out, "report.md"))
+	assert.Contains(t, report, "## No final answer")
+	assert.Contains(t, report, "without a final answer: interrupted by "+sigName(sig)+" at step 1.")
+	assert.NotContains(t, report, "Counting slowly")
+}
+
+func readString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
 }

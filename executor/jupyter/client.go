@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 	"syscall"
@@ -428,9 +429,20 @@ func (c *Client) ListKernels(ctx context.Context) ([]KernelInfo, error) {
 // StartKernel starts a kernel of the named spec ("" = the server's default).
 // An unknown name gives ErrNoSuchKernelSpec listing the available ones.
 func (c *Client) StartKernel(ctx context.Context, name string) (*KernelInfo, error) {
+	return c.StartKernelAt(ctx, name, "")
+}
+
+// StartKernelAt is StartKernel with the kernel's working directory: dir,
+// relative to the server's root directory, must exist. "" sends no path,
+// and the server picks the directory (jupyter-server: its process's cwd,
+// which is not its root directory when it was started with a root_dir).
+func (c *Client) StartKernelAt(ctx context.Context, name, dir string) (*KernelInfo, error) {
 	body := map[string]any{}
 	if name != "" {
 		body["name"] = name
+	}
+	if dir != "" {
+		body["path"] = strings.Trim(path.Clean("/"+dir), "/")
 	}
 	var k KernelInfo
 	code, err := c.do(ctx, http.MethodPost, "api/kernels", body, &k)

@@ -152,3 +152,42 @@ func (c *Client) ListDir(ctx context.Context, dir string) ([]FileInfo, error) {
 	}
 	return raw.Content, nil
 }
+
+// Delete removes a file, or a directory with everything in it, relative to
+// the server's root directory. A path that does not exist is not an error.
+func (c *Client) Delete(ctx context.Context, remotePath string) error {
+	clean := strings.Trim(path.Clean("/"+remotePath), "/")
+	if clean == "" || clean == "." {
+		return fmt.Errorf("delete: refusing to delete the server's root directory")
+	}
+	var m contentsModel
+	code, err := c.do(ctx, http.MethodGet, contentsPath(clean)+"?content=0", nil, &m)
+	if code == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return c.contentsErr(ctx, code, err, "delete "+clean)
+	}
+	if m.Type == "directory" {
+		entries, err := c.ListDir(ctx, clean)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := c.Delete(ctx, e.Path); err != nil {
+				return err
+			}
+		}
+	}
+	code, err = c.do(ctx, http.MethodDelete, contentsPath(clean), nil, nil)
+	if err != nil && code != http.StatusNotFound {
+		return c.contentsErr(ctx, code, err, "delete "+clean)
+	}
+	return nil
+}
+
+// MkdirAll creates a directory and its parents, relative to the server's
+// root directory. ErrNoContentsAPI when the server has none.
+func (c *Client) MkdirAll(ctx context.Context, dir string) error {
+	return c.mkdirAll(ctx, strings.Trim(path.Clean("/"+dir), "/"))
+}

@@ -32,6 +32,15 @@ type KernelConfig struct {
 	Client *Client
 	// KernelName is the kernel spec; "" means python3.
 	KernelName string
+	// Path is the kernel's working directory, relative to the server's root
+	// directory (it must exist); "" lets the server choose (see
+	// Client.StartKernelAt). Kernels started to replace a dead one get it
+	// too.
+	Path string
+	// Setup, when set, is Python code run quietly before the first
+	// execution on every fresh or restarted kernel (e.g. to change to a
+	// directory where the server cannot start kernels in one).
+	Setup string
 	// KernelID attaches to an existing kernel instead of starting one. Such
 	// a kernel is not shut down by Close, and is not replaced when it dies.
 	KernelID string
@@ -67,6 +76,7 @@ type Kernel struct {
 	dead      bool // the kernel is gone; a fresh one is needed
 	redial    bool // the kernel restarted or the socket broke: reconnect before running
 	stateLost bool // the next result says state was lost
+	needSetup bool // cfg.Setup has not run on this kernel process yet
 	closed    bool
 	runs      int
 	closing   chan struct{} // closed when Close starts: ends a running execution
@@ -132,12 +142,13 @@ func (k *Kernel) setID(id string) {
 func (k *Kernel) start(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
 	defer cancel()
-	info, err := k.c.StartKernel(sctx, k.cfg.KernelName)
+	info, err := k.c.StartKernelAt(sctx, k.cfg.KernelName, k.cfg.Path)
 	if err != nil {
 		return err
 	}
 	k.setID(info.ID)
 	k.owned = true
+	k.needSetup = true
 	if err := k.connect(ctx); err != nil {
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		_ = k.c.DeleteKernel(dctx, info.ID)
@@ -322,6 +333,9 @@ func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(ex
 	}
 	lost := k.stateLost || restarted
 	k.stateLost = false
+	if err := k.setup(ctx); err != nil {
+		return nil, err
+	}
 	res, err := k.run(ctx, code, timeout, lang, emit)
 	// With stop_on_error, a kernel aborts requests that reach it right
 	// after a failed one, before it has stopped aborting. Such a request
@@ -346,6 +360,22 @@ func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(ex
 		}
 	}
 	return res, err
+}
+
+// setup runs cfg.Setup on a kernel that has not run it yet.
+func (k *Kernel) setup(ctx context.Context) error {
+	if k.cfg.Setup == "" || !k.needSetup {
+		return nil
+	}
+	res, err := k.run(ctx, k.cfg.Setup, k.cfg.StartTimeout, executor.Python, func(executor.Output) bool { return true })
+	if err != nil {
+		return fmt.Errorf("kernel setup: %w", err)
+	}
+	if res != nil && res.Status != executor.StatusOK {
+		return fmt.Errorf("kernel setup failed: %s", strings.TrimSpace(res.Text()))
+	}
+	k.needSetup = false
+	return nil
 }
 
 // ensureReady makes sure a live, connected kernel is there, starting a fresh
@@ -643,6 +673,7 @@ func (k *Kernel) stop(ex *execution, cause error, status executor.Status, what s
 	}
 	res.Restarted = true
 	k.redial = true
+	k.needSetup = true
 	res.Message = what + "; the kernel did not stop when interrupted and was restarted, state lost"
 	return res, cause
 }
@@ -734,6 +765,7 @@ func (k *Kernel) Restart(ctx context.Context) error {
 		switch {
 		case err == nil:
 			k.redial = true
+			k.needSetup = true
 			k.stateLost = false
 			if k.conn != nil {
 				k.conn.takeEvent()

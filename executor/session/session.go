@@ -45,8 +45,21 @@ type Config struct {
 	// KernelName is the kernel spec; "" means python3.
 	KernelName string
 	// WorkDir is the embedded server's working directory (the kernel's
-	// cwd); "" means the current directory. Ignored for remote servers.
+	// cwd); "" means a fresh private directory, removed by Close (never the
+	// process's own working directory). Ignored for remote servers.
 	WorkDir string
+	// RemoteDir is the kernel's working directory on a remote server,
+	// relative to the server's root directory: it is created, input files
+	// are staged there, the kernel is started in it (the "path" of the
+	// start request, whatever directory the server process runs in), and
+	// file listings and downloads are relative to it. On a Kernel Gateway,
+	// which has no contents API, the kernel makes it and changes into it.
+	// It is the session's own directory: Close deletes it with everything
+	// in it unless KeepRemote is set. "" means the server's choice of
+	// directory, and nothing is deleted. Ignored for the embedded server.
+	RemoteDir string
+	// KeepRemote leaves RemoteDir and its files on the server at Close.
+	KeepRemote bool
 	// Timeout is the default per-execution deadline (zero: 60s).
 	Timeout time.Duration
 	// StartTimeout bounds starting the server and the kernel (zero: 60s).
@@ -83,6 +96,10 @@ type Session struct {
 	kernel *jupyter.Kernel
 	server *local.Server // nil for remote servers
 	log    *slog.Logger
+
+	remoteDir  string // cleaned RemoteDir
+	viaKernel  bool   // RemoteDir is made by the kernel (no contents API)
+	tmpWorkDir string // a private WorkDir made by Open, removed by Close
 }
 
 var _ executor.Executor = (*Session)(nil)
@@ -100,9 +117,10 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		work := cfg.WorkDir
 		if work == "" {
 			var err error
-			if work, err = os.Getwd(); err != nil {
-				return nil, err
+			if work, err = os.MkdirTemp("", "agentteam-work-"); err != nil {
+				return nil, fmt.Errorf("session: working directory: %w", err)
 			}
+			s.tmpWorkDir = work
 		}
 		srv, err := local.Start(ctx, local.Config{
 			Binary:       cfg.JupyterBinary,
@@ -112,6 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			Logger:       log,
 		})
 		if err != nil {
+			s.removeTmp()
 			return nil, err
 		}
 		s.server = srv
@@ -129,8 +148,32 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	s.client = client
+	var kpath, setup string
+	if s.server == nil && cfg.RemoteDir != "" {
+		rd, err := cleanRel(cfg.RemoteDir)
+		if err != nil {
+			return nil, err
+		}
+		s.remoteDir = rd
+		err = errNoContents
+		if !cfg.FilesThroughKernel {
+			err = client.MkdirAll(ctx, rd)
+		}
+		switch {
+		case err == nil:
+			kpath = rd
+			setup = "import os as _agentteam_os\n_agentteam_os.environ['AGENTTEAM_RUN_DIR'] = _agentteam_os.getcwd()\ndel _agentteam_os\n"
+		case errors.Is(err, jupyter.ErrNoContentsAPI), errors.Is(err, errNoContents):
+			s.viaKernel = true
+			setup = fmt.Sprintf("import os as _agentteam_os\n_agentteam_os.makedirs(%[1]s, exist_ok=True)\n_agentteam_os.chdir(%[1]s)\n_agentteam_os.environ['AGENTTEAM_RUN_DIR'] = _agentteam_os.getcwd()\ndel _agentteam_os\n", pyString(rd))
+		default:
+			return nil, fmt.Errorf("session: create %s on the server: %w", rd, err)
+		}
+	}
 	k, err := jupyter.NewKernel(ctx, jupyter.KernelConfig{
 		Client:         client,
+		Path:           kpath,
+		Setup:          setup,
 		KernelName:     cfg.KernelName,
 		Timeout:        cfg.Timeout,
 		StartTimeout:   cfg.StartTimeout,
@@ -143,10 +186,52 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			err = fmt.Errorf("%w; embedded server log: %s", err, s.server.LogTail())
 		}
 		s.closeServer()
+		s.removeTmp()
+		s.removeRemote(ctx)
 		return nil, err
 	}
 	s.kernel = k
 	return s, nil
+}
+
+var errNoContents = errors.New("files move through the kernel")
+
+func (s *Session) removeTmp() {
+	if s.tmpWorkDir != "" {
+		_ = os.RemoveAll(s.tmpWorkDir)
+	}
+}
+
+// removeRemote deletes the session's directory on a remote server (unless
+// it is to be kept).
+func (s *Session) removeRemote(ctx context.Context) error {
+	if s.remoteDir == "" || s.cfg.KeepRemote {
+		return nil
+	}
+	// Through the kernel first: the contents API may move files to the
+	// server user's trash rather than delete them.
+	var err error
+	if s.kernel != nil {
+		const code = "def __agentteam_rm():\n    import os, shutil\n    d = os.environ.pop('AGENTTEAM_RUN_DIR', '')\n    if d and os.path.isdir(d):\n        os.chdir(os.path.dirname(d))\n        shutil.rmtree(d)\n__agentteam_rm(); del __agentteam_rm\n"
+		if err = s.internal(ctx, code, nil); err == nil || s.viaKernel {
+			return err
+		}
+	} else if s.viaKernel {
+		return nil
+	}
+	return s.client.Delete(ctx, s.remoteDir)
+}
+
+// RemoteDir is the kernel's directory on a remote server, relative to its
+// root ("" when the server chose it, or for the embedded server).
+func (s *Session) RemoteDir() string { return s.remoteDir }
+
+// remotePath is rel inside the session's remote directory.
+func (s *Session) remotePath(rel string) string {
+	if s.remoteDir == "" {
+		return rel
+	}
+	return path.Join(s.remoteDir, rel)
 }
 
 func (s *Session) closeServer() {
@@ -230,13 +315,20 @@ func (s *Session) Interrupt(ctx context.Context) error { return s.kernel.Interru
 func (s *Session) Close(ctx context.Context) error {
 	var err error
 	if s.kernel != nil {
-		err = s.kernel.Close(ctx)
+		if s.remoteDir != "" {
+			err = s.removeRemote(ctx)
+			s.remoteDir = ""
+		}
+		if e := s.kernel.Close(ctx); err == nil {
+			err = e
+		}
 	}
 	if s.server != nil {
 		if e := s.server.Close(ctx); err == nil {
 			err = e
 		}
 	}
+	s.removeTmp()
 	return err
 }
 
@@ -275,7 +367,10 @@ func (s *Session) Upload(ctx context.Context, relPath string, data []byte) error
 	if s.cfg.FilesThroughKernel {
 		return s.uploadThroughKernel(ctx, rel, data)
 	}
-	err = s.client.UploadFile(ctx, rel, data)
+	if s.viaKernel {
+		return s.uploadThroughKernel(ctx, rel, data)
+	}
+	err = s.client.UploadFile(ctx, s.remotePath(rel), data)
 	if errors.Is(err, jupyter.ErrNoContentsAPI) {
 		return s.uploadThroughKernel(ctx, rel, data)
 	}
@@ -347,10 +442,10 @@ func (s *Session) ListFiles(ctx context.Context) ([]FileInfo, error) {
 		})
 		return files, err
 	}
-	if s.cfg.FilesThroughKernel {
+	if s.cfg.FilesThroughKernel || s.viaKernel {
 		return s.listThroughKernel(ctx)
 	}
-	files, err := s.listContents(ctx, "")
+	files, err := s.listContents(ctx, s.remoteDir)
 	if errors.Is(err, jupyter.ErrNoContentsAPI) {
 		return s.listThroughKernel(ctx)
 	}
@@ -376,7 +471,11 @@ func (s *Session) listContents(ctx context.Context, dir string) ([]FileInfo, err
 			files = append(files, sub...)
 			continue
 		}
-		files = append(files, FileInfo{Path: e.Path, Size: e.Size, ModTime: e.LastModified})
+		rel := e.Path
+		if s.remoteDir != "" {
+			rel = strings.TrimPrefix(rel, s.remoteDir+"/")
+		}
+		files = append(files, FileInfo{Path: rel, Size: e.Size, ModTime: e.LastModified})
 	}
 	return files, nil
 }

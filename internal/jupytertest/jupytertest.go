@@ -68,10 +68,26 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartElsewhere is Start with the server process running in cwd, a
+// directory other than its root directory (as a service usually is): a
+// kernel started without a path works in cwd, not in the root.
+func StartElsewhere(t testing.TB, cwd string) *Server {
+	t.Helper()
+	Require(t)
+	s, err := startProcess(t.TempDir(), cwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // StartProcess starts a server whose root and runtime directories live under
 // dir. Use it from TestMain to share one server across a package; call
 // Close when done.
-func StartProcess(dir string) (*Server, error) {
+func StartProcess(dir string) (*Server, error) { return startProcess(dir, "") }
+
+func startProcess(dir, cwd string) (*Server, error) {
 	bin := Binary()
 	if bin == "" {
 		return nil, fmt.Errorf("jupyter-server is not installed: run scripts/setup.sh")
@@ -113,6 +129,9 @@ func StartProcess(dir string) (*Server, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = root
+	if cwd != "" {
+		cmd.Dir = cwd
+	}
 	cmd.Env = append(os.Environ(),
 		"JUPYTER_RUNTIME_DIR="+runtime,
 		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
