@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/llm/tokens"
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/telemetry"
 )
@@ -29,7 +33,23 @@ type AssistantConfig struct {
 	Prompts      *prompts.Set
 	// MaxHistory bounds the model context to the last MaxHistory messages
 	// (the system prompt is always sent). Zero keeps the whole history.
+	// Ignored when ContextWindow is set.
 	MaxHistory int
+	// ContextWindow is the model's context window in tokens. When set,
+	// every request is made to fit it less the answer budget: older
+	// execution outputs shrink first, then the oldest turns fold into a
+	// note; the system prompt and the task are always sent whole (see
+	// context.go). Zero sends the whole history.
+	ContextWindow int
+	// AnswerTokens is the part of the window kept for the answer (default
+	// MaxTokens when set, else a quarter of the window, at most 4096).
+	AnswerTokens int
+	// Tokens counts tokens; nil picks the counter for the client's model
+	// (llm/tokens.ForModel).
+	Tokens tokens.Counter
+	// Variables, when set, lists the variables in the kernel; a fold note
+	// names them. Nil falls back to the names the folded code assigned.
+	Variables func(ctx context.Context) []string
 	// Temperature and MaxTokens override the client's defaults when set.
 	Temperature *float32
 	MaxTokens   int
@@ -74,7 +94,8 @@ type Assistant struct {
 	temp       *float32
 	maxTokens  int
 	log        *slog.Logger
-	history    []llm.Message
+	history    []entry
+	win        window
 
 	tools      map[string]Tool
 	defs       []llm.Tool
@@ -125,6 +146,26 @@ func NewAssistant(cfg AssistantConfig) (*Assistant, error) {
 		maxHistory: cfg.MaxHistory, temp: cfg.Temperature, maxTokens: cfg.MaxTokens, log: log,
 		tools: map[string]Tool{}, external: map[string]bool{}, handoffs: map[string]Handoff{},
 		toolChoice: cfg.ToolChoice, maxIter: cfg.MaxToolIterations, reflect: cfg.ReflectOnToolUse, tracer: cfg.Tracer,
+	}
+	if cfg.ContextWindow < 0 || cfg.AnswerTokens < 0 {
+		return nil, fmt.Errorf("assistant %s: ContextWindow and AnswerTokens must be >= 0", cfg.Name)
+	}
+	if cfg.ContextWindow > 0 {
+		tc := cfg.Tokens
+		if tc == nil {
+			tc = tokens.ForModel(cfg.Client.ModelName())
+		}
+		answer := cfg.AnswerTokens
+		if answer == 0 {
+			answer = cfg.MaxTokens
+		}
+		if answer == 0 {
+			answer = min(4096, cfg.ContextWindow/4)
+		}
+		if answer >= cfg.ContextWindow/2 {
+			return nil, fmt.Errorf("assistant %s: the answer budget (%d tokens) must be less than half the context window (%d)", cfg.Name, answer, cfg.ContextWindow)
+		}
+		a.win = window{size: cfg.ContextWindow, answer: answer, tc: tc, vars: cfg.Variables}
 	}
 	if a.maxIter < 0 {
 		return nil, fmt.Errorf("assistant %s: MaxToolIterations must be >= 0", cfg.Name)
@@ -216,8 +257,14 @@ func (a *Assistant) Description() string { return a.desc }
 func (a *Assistant) SystemPrompt() string { return a.system }
 
 // History returns a copy of the model context (without the system prompt).
+//
+// The history is as recorded: whole, before any shrinking or folding.
 func (a *Assistant) History() []llm.Message {
-	return append([]llm.Message(nil), a.history...)
+	out := make([]llm.Message, len(a.history))
+	for i, e := range a.history {
+		out[i] = e.Message
+	}
+	return out
 }
 
 // Run implements Agent. Chat messages from others join the model context as
@@ -261,12 +308,17 @@ func (a *Assistant) Run(ctx context.Context, newMessages []*Message) iter.Seq2[*
 				model = final.Model
 			}
 			if len(final.ToolCalls) == 0 || !withTools {
-				a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: final.Content})
-				respond(NewText(a.name, final.Content))
+				a.history = append(a.history, entry{Message: llm.Message{Role: llm.RoleAssistant, Content: final.Content}})
+				m := NewText(a.name, final.Content)
+				m.Reasoning = final.Reasoning
+				if final.FinishReason == llm.FinishLength {
+					m.Metadata = map[string]string{MetaFinishReason: llm.FinishLength}
+				}
+				respond(m)
 				return
 			}
 			calls := final.ToolCalls
-			a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: final.Content, ToolCalls: calls})
+			a.history = append(a.history, entry{Message: llm.Message{Role: llm.RoleAssistant, Content: final.Content, ToolCalls: calls}})
 			ev := NewEvent(KindToolCall, a.name)
 			ev.Content = final.Content
 			ev.ToolCalls = calls
@@ -286,7 +338,7 @@ func (a *Assistant) Run(ctx context.Context, newMessages []*Message) iter.Seq2[*
 				}
 			}
 			for _, r := range results {
-				a.history = append(a.history, llm.Message{Role: llm.RoleTool, ToolCallID: r.CallID, Content: r.Content})
+				a.history = append(a.history, entry{Message: llm.Message{Role: llm.RoleTool, ToolCallID: r.CallID, Content: r.Content}})
 			}
 			if handoff != nil {
 				// The model's text (e.g. its question to the user) goes
@@ -326,48 +378,131 @@ func (a *Assistant) Run(ctx context.Context, newMessages []*Message) iter.Seq2[*
 // complete makes one model call, streaming chunks. ok is false when the
 // consumer stopped.
 func (a *Assistant) complete(ctx context.Context, withTools bool, yield func(*Message, error) bool) (*llm.Response, bool, error) {
-	req := llm.Request{Messages: a.context(), Temperature: a.temp, MaxTokens: a.maxTokens}
-	if withTools {
-		req.Tools, req.ToolChoice = a.defs, a.toolChoice
+	emit := func(kind Kind, s string) bool {
+		if s == "" {
+			return true
+		}
+		ev := NewEvent(kind, a.name)
+		if kind == KindReasoning {
+			ev.Reasoning = s
+		} else {
+			ev.Content = s
+		}
+		return yield(ev, nil)
 	}
-	ctx, span := a.tracer.StartChat(ctx, a.name, a.client.ModelName(), req)
-	start := time.Now()
-	var final *llm.Response
-	var text []byte
-	for ch, err := range a.client.Stream(ctx, req) {
+	for attempt := 0; ; attempt++ {
+		msgs, err := a.context(ctx)
 		if err != nil {
-			err = fmt.Errorf("%s: model: %w", a.name, err)
+			return nil, false, fmt.Errorf("%s: %w", a.name, err)
+		}
+		req := llm.Request{Messages: msgs, Temperature: a.temp, MaxTokens: a.maxTokens}
+		if withTools {
+			req.Tools, req.ToolChoice = a.defs, a.toolChoice
+		}
+		cctx, span := a.tracer.StartChat(ctx, a.name, a.client.ModelName(), req)
+		start := time.Now()
+		var final *llm.Response
+		var text, fieldReasoning []byte
+		var split ReasoningSplitter
+		streamed := false
+		var serr error
+		for ch, err := range a.client.Stream(cctx, req) {
+			if err != nil {
+				serr = err
+				break
+			}
+			if ch.Reasoning != "" {
+				streamed = true
+				fieldReasoning = append(fieldReasoning, ch.Reasoning...)
+				if !emit(KindReasoning, ch.Reasoning) {
+					span.EndChat(nil, context.Canceled)
+					return nil, false, nil
+				}
+			}
+			if ch.Content != "" {
+				streamed = true
+				text = append(text, ch.Content...)
+				c, r := split.Feed(ch.Content)
+				if !emit(KindReasoning, r) || !emit(KindChunk, c) {
+					span.EndChat(nil, context.Canceled)
+					return nil, false, nil
+				}
+			}
+			if ch.Done && ch.Response != nil {
+				final = ch.Response
+			}
+		}
+		if serr != nil {
+			span.EndChat(nil, serr)
+			// The endpoint counts more tokens than we did: believe it, and
+			// try again with a smaller window (twice at most).
+			if errors.Is(serr, llm.ErrContextTooLong) && !streamed && a.win.size > 0 && attempt < 2 && ctx.Err() == nil {
+				a.win.size = a.win.size * 3 / 4
+				if m := windowInError.FindStringSubmatch(serr.Error()); m != nil {
+					if n, err := strconv.Atoi(m[1]); err == nil && n > 2*a.win.answer && n < a.win.size {
+						a.win.size = n
+					}
+				}
+				a.log.Info("the endpoint found the request too long; shrinking the context window", "agent", a.name, "window", a.win.size)
+				continue
+			}
+			return nil, false, fmt.Errorf("%s: model: %w", a.name, serr)
+		}
+		if err := ctx.Err(); err != nil {
 			span.EndChat(nil, err)
 			return nil, false, err
 		}
-		if ch.Content != "" {
-			text = append(text, ch.Content...)
-			ev := NewEvent(KindChunk, a.name)
-			ev.Content = ch.Content
-			if !yield(ev, nil) {
-				span.EndChat(nil, context.Canceled)
-				return nil, false, nil
+		c, r := split.Flush()
+		if !emit(KindReasoning, r) || !emit(KindChunk, c) {
+			span.EndChat(nil, context.Canceled)
+			return nil, false, nil
+		}
+		if final == nil {
+			final = &llm.Response{}
+		}
+		if final.Content == "" {
+			final.Content = string(text)
+		}
+		span.EndChat(final, nil)
+		// Reasoning is kept apart: never searched for code, never sent back.
+		content, inline := SplitReasoning(final.Content)
+		final.Content = content
+		final.Reasoning = strings.TrimSpace(joinNonEmpty(final.Reasoning, string(fieldReasoning), inline))
+		if final.Usage.ReasoningTokens == 0 && inline != "" {
+			tc := a.win.tc
+			if tc == nil {
+				tc = tokens.ForModel(a.client.ModelName())
 			}
+			final.Usage.ReasoningTokens = tc.Count(inline)
+			if final.Usage.CompletionTokens > 0 {
+				final.Usage.ReasoningTokens = min(final.Usage.ReasoningTokens, final.Usage.CompletionTokens)
+			}
+			final.Usage.Estimated = true
 		}
-		if ch.Done && ch.Response != nil {
-			final = ch.Response
+		u := final.Usage
+		a.log.Debug("model reply", "agent", a.name, "chars", len(final.Content), "reasoning_chars", len(final.Reasoning),
+			"tool_calls", len(final.ToolCalls), "prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens,
+			"finish", final.FinishReason, "duration", time.Since(start))
+		return final, true, nil
+	}
+}
+
+// windowInError finds the window an endpoint states in its "too long"
+// error (OpenAI and vLLM: "maximum context length is 4096 tokens";
+// llama.cpp: "n_ctx": 4096).
+var windowInError = regexp.MustCompile(`(?i)(?:maximum context length is|n_ctx\W{0,4}|context size of|context window of)\s*(\d{3,7})`)
+
+// joinNonEmpty joins the distinct non-empty parts with blank lines (the
+// reasoning field's text arrives both streamed and in the final response).
+func joinNonEmpty(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p == "" || slices.Contains(out, p) {
+			continue
 		}
+		out = append(out, p)
 	}
-	if err := ctx.Err(); err != nil {
-		span.EndChat(nil, err)
-		return nil, false, err
-	}
-	if final == nil {
-		final = &llm.Response{}
-	}
-	if final.Content == "" {
-		final.Content = string(text)
-	}
-	span.EndChat(final, nil)
-	u := final.Usage
-	a.log.Debug("model reply", "agent", a.name, "chars", len(final.Content), "tool_calls", len(final.ToolCalls),
-		"prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens, "duration", time.Since(start))
-	return final, true, nil
+	return strings.Join(out, "\n\n")
 }
 
 // runCalls runs the calls to the assistant's own tools (in parallel) and
@@ -429,7 +564,7 @@ func (a *Assistant) ingest(msgs []*Message) {
 			continue
 		}
 		if m.Source == a.name {
-			a.history = append(a.history, llm.Message{Role: llm.RoleAssistant, Content: m.Content, ToolCalls: m.ToolCalls})
+			a.history = append(a.history, entry{Message: llm.Message{Role: llm.RoleAssistant, Content: m.Content, ToolCalls: m.ToolCalls}})
 			continue
 		}
 		if len(a.pending) > 0 {
@@ -445,14 +580,18 @@ func (a *Assistant) ingest(msgs []*Message) {
 				} else {
 					r.Content = "Not run: the next message from " + m.Source + " says why."
 				}
-				a.history = append(a.history, llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Content: r.Content})
+				a.history = append(a.history, entry{Message: llm.Message{Role: llm.RoleTool, ToolCallID: c.ID, Content: r.Content}, Output: m.Metadata[MetaExecution] == "true"})
 			}
 			a.pending = nil
 			if answered > 0 {
 				continue
 			}
 		}
-		a.history = append(a.history, llm.Message{Role: llm.RoleUser, Content: ChatText(m), Name: nameField(m.Source)})
+		a.history = append(a.history, entry{
+			Message: llm.Message{Role: llm.RoleUser, Content: ChatText(m), Name: nameField(m.Source), Images: m.Images},
+			Task:    m.Source == SourceUser,
+			Output:  m.Metadata[MetaExecution] == "true",
+		})
 	}
 }
 
@@ -474,8 +613,12 @@ func ChatText(m *Message) string {
 }
 
 // context returns the messages sent to the model: the system prompt and the
-// (possibly windowed) history.
-func (a *Assistant) context() []llm.Message {
+// history, fitted to the context window when one is set (else the last
+// MaxHistory messages).
+func (a *Assistant) context(ctx context.Context) ([]llm.Message, error) {
+	if a.win.size > 0 {
+		return a.win.fit(ctx, a.system, a.history)
+	}
 	h := a.history
 	if a.maxHistory > 0 && len(h) > a.maxHistory {
 		h = h[len(h)-a.maxHistory:]
@@ -488,25 +631,31 @@ func (a *Assistant) context() []llm.Message {
 	if a.system != "" {
 		out = append(out, llm.Message{Role: llm.RoleSystem, Content: a.system})
 	}
-	return append(out, h...)
+	for _, e := range h {
+		out = append(out, e.Message)
+	}
+	return out, nil
 }
 
 // Reset implements Agent: it clears the model context.
 func (a *Assistant) Reset(context.Context) error {
 	a.history = nil
 	a.pending = nil
+	a.win.folded, a.win.note = 0, ""
 	return nil
 }
 
 type assistantState struct {
 	Type    string         `json:"type"`
-	History []llm.Message  `json:"history"`
+	History []entry        `json:"history"`
 	Pending []llm.ToolCall `json:"pending_tool_calls,omitempty"`
+	Folded  int            `json:"folded,omitempty"`
+	Note    string         `json:"note,omitempty"`
 }
 
 // SaveState implements Agent.
 func (a *Assistant) SaveState() (json.RawMessage, error) {
-	return json.Marshal(assistantState{Type: "assistant", History: a.history, Pending: a.pending})
+	return json.Marshal(assistantState{Type: "assistant", History: a.history, Pending: a.pending, Folded: a.win.folded, Note: a.win.note})
 }
 
 // LoadState implements Agent.
@@ -519,6 +668,7 @@ func (a *Assistant) LoadState(state json.RawMessage) error {
 		return fmt.Errorf("%s: load state: state is of a %q agent", a.name, s.Type)
 	}
 	a.history, a.pending = s.History, s.Pending
+	a.win.folded, a.win.note = s.Folded, s.Note
 	return nil
 }
 

@@ -24,6 +24,7 @@ const (
 	NoCodeBlocksText = "No code blocks found in the thread. Please provide at least one markdown-encoded code block to execute."
 	NoOutputText     = "The code ran but produced no output. If you were expecting output, consider revising the code to print the values you want to see."
 	UnterminatedText = "A code block was opened but never closed (the closing ``` is missing), so nothing was run. Please send the complete code block."
+	CutOffText       = "Your reply was cut off at the token limit in the middle of a code block, so nothing was run. Send a shorter step: one smaller code block, with less text around it."
 	StateLostText    = "The kernel was restarted: all variables, imports and loaded data from earlier steps are gone. Re-run the imports and recreate the variables you need before continuing."
 )
 
@@ -58,7 +59,16 @@ type CodeExecutorConfig struct {
 	// MaxOutputChars bounds the output text of each block in replies
 	// (default 8000; negative means no bound).
 	MaxOutputChars int
-	Logger         *slog.Logger
+	// MaxCutoffs is how many replies in a row may be cut off at the token
+	// limit mid-code-block (each answered with a request for a shorter
+	// step) before the team is stopped (default 2; negative: never stop).
+	MaxCutoffs int
+	// Vision attaches the images a step displayed to its reply (at most
+	// MaxImages, default 3, downscaled to 1024 px on the long side), for
+	// models that see images.
+	Vision    bool
+	MaxImages int
+	Logger    *slog.Logger
 	// Tracer records an execute_tool span per block run (nil: none).
 	Tracer *telemetry.Tracer
 }
@@ -80,6 +90,7 @@ type CodeExecutor struct {
 
 	failures  map[string]int
 	stateLost bool // the next reply must say the kernel state is gone
+	cutoffs   int  // replies in a row cut off mid-block
 }
 
 var _ Agent = (*CodeExecutor)(nil)
@@ -103,6 +114,12 @@ func NewCodeExecutor(cfg CodeExecutorConfig) (*CodeExecutor, error) {
 	}
 	if cfg.MaxOutputChars == 0 {
 		cfg.MaxOutputChars = 8000
+	}
+	if cfg.MaxCutoffs == 0 {
+		cfg.MaxCutoffs = 2
+	}
+	if cfg.MaxImages <= 0 {
+		cfg.MaxImages = DefaultMaxImages
 	}
 	c := &CodeExecutor{cfg: cfg, log: cfg.Logger, failures: map[string]int{}}
 	if c.log == nil {
@@ -200,6 +217,20 @@ func (c *CodeExecutor) Run(ctx context.Context, newMessages []*Message) iter.Seq
 		} else {
 			var unterminated bool
 			blocks, unterminated = ExtractCodeBlocksDetail(src.Content)
+			if src.Metadata[MetaFinishReason] == llm.FinishLength && (unterminated || len(blocks) == 0) {
+				// Cut off: even the complete blocks before the cut belong
+				// to a step the model did not finish. Run nothing.
+				c.cutoffs++
+				if c.cfg.MaxCutoffs > 0 && c.cutoffs > c.cfg.MaxCutoffs {
+					reason := fmt.Sprintf("The model's replies were cut off at the token limit %d times in a row, in the middle of a code block; raise the model's max_tokens or use a model that writes shorter steps", c.cutoffs)
+					c.log.Info("replies cut off", "agent", c.cfg.Name, "times", c.cutoffs)
+					yield(answer(NewStop(c.cfg.Name, reason), nil), nil)
+					return
+				}
+				reply(CutOffText)
+				return
+			}
+			c.cutoffs = 0
 			if len(blocks) == 0 {
 				if unterminated {
 					reply(UnterminatedText)
@@ -275,6 +306,19 @@ func (c *CodeExecutor) Run(ctx context.Context, newMessages []*Message) iter.Seq
 		}
 		msg := NewText(c.cfg.Name, text)
 		msg.Usage = t.usage
+		msg.Metadata = map[string]string{MetaExecution: "true"}
+		if c.cfg.Vision {
+			imgs, skipped := stepImages(ev.Executions, c.cfg.MaxImages)
+			msg.Images = imgs
+			if len(imgs) > 0 {
+				msg.Metadata["images"] = strconv.Itoa(len(imgs))
+				n := fmt.Sprintf("\n\n[%d image(s) the code displayed are attached below.]", len(imgs))
+				if skipped > 0 {
+					n = fmt.Sprintf("\n\n[%d image(s) the code displayed are attached below; %d more were not sent.]", len(imgs), skipped)
+				}
+				msg.Content += n
+			}
+		}
 		yield(answer(msg, results), nil)
 	}
 }
@@ -362,7 +406,7 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 			res = &executor.Result{}
 		}
 		res.Status = executor.StatusKernelDied
-		res.StateLost = true
+		res.StateLost = !res.Restored
 	case errors.Is(err, executor.ErrUnsupportedLanguage):
 		return unsupportedResult(b.Language), true
 	default:
@@ -372,7 +416,7 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 	if res == nil {
 		res = &executor.Result{Status: executor.StatusOK}
 	}
-	if res.StateLost || res.Status == executor.StatusKernelDied {
+	if res.StateLost || (res.Status == executor.StatusKernelDied && !res.Restored) {
 		c.stateLost = true
 	}
 	return res, true
@@ -500,7 +544,9 @@ func (c *CodeExecutor) replyText(execs []CodeExecution, failed, total int, fixed
 		if c.cfg.Timeout > 0 {
 			fmt.Fprintf(&b, " (limit %s)", c.cfg.Timeout)
 		}
-		if r.StateLost || r.Restarted {
+		if r.Restored {
+			b.WriteString(" and the kernel had to be restarted (" + r.Message + ").")
+		} else if r.StateLost || r.Restarted {
 			b.WriteString(" and the kernel had to be restarted. " + StateLostText)
 		} else {
 			b.WriteString(" and was interrupted. The kernel state was kept: variables defined before are still there.")
@@ -510,6 +556,13 @@ func (c *CodeExecutor) replyText(execs []CodeExecution, failed, total int, fixed
 			b.WriteString("\nIts output before the interruption was:\n" + output)
 		}
 	case executor.StatusKernelDied:
+		if r.Restored {
+			fmt.Fprintf(&b, "The kernel died while running the code%s: %s. Variables from the earlier steps are back; change this code so that it does not crash the kernel (for example use less memory) before running it again.", where, r.Message)
+			if output != "" {
+				b.WriteString("\nIts output before it died was:\n" + output)
+			}
+			break
+		}
 		fmt.Fprintf(&b, "The kernel died while running the code%s (for example it ran out of memory). %s", where, StateLostText)
 		if r.Message != "" {
 			b.WriteString("\nDetail: " + r.Message)
@@ -571,6 +624,7 @@ func loopKey(blocks []CodeBlock) string {
 func (c *CodeExecutor) Reset(ctx context.Context) error {
 	c.failures = map[string]int{}
 	c.stateLost = false
+	c.cutoffs = 0
 	if c.cfg.RestartOnReset {
 		if err := c.cfg.Executor.Restart(ctx); err != nil {
 			return fmt.Errorf("%s: restart kernel: %w", c.cfg.Name, err)

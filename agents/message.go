@@ -29,6 +29,10 @@ const (
 	KindChunk Kind = "chunk"
 	// KindOutput is an event: one kernel output as it arrives.
 	KindOutput Kind = "output"
+	// KindReasoning is an event: a piece of a model's reasoning as it
+	// streams (from the endpoint's reasoning field or a <think> block).
+	// Show it dimmed; it is never run and never sent back to the model.
+	KindReasoning Kind = "reasoning"
 	// KindToolCall is an event: the tool calls a model made (ToolCalls).
 	KindToolCall Kind = "tool_call"
 	// KindToolResult is an event: the results of tool calls (ToolResults).
@@ -39,6 +43,16 @@ const (
 	// KindHandoff is a chat message: the source hands the conversation to
 	// the agent named Target (or to the user), e.g. in a Swarm.
 	KindHandoff Kind = "handoff"
+)
+
+// Metadata keys set on chat messages.
+const (
+	// MetaFinishReason is "length" on a model reply cut off at the token
+	// limit.
+	MetaFinishReason = "finish_reason"
+	// MetaExecution is "true" on a code executor's reply (its text is
+	// execution output, which shrinks first when a context is tight).
+	MetaExecution = "execution"
 )
 
 // IsEvent reports whether messages of this kind are events rather than chat
@@ -65,8 +79,17 @@ type Message struct {
 	Kind   Kind      `json:"kind"`
 	Source string    `json:"source"`
 	Time   time.Time `json:"time,omitzero"`
-	// Content is the text (chat messages and chunks).
+	// Content is the text (chat messages and chunks). A model reply's
+	// reasoning is not part of it.
 	Content string `json:"content,omitempty"`
+	// Reasoning is the reasoning of a model reply (text messages) or a
+	// piece of it (reasoning events). Kept for people; never sent to a
+	// model, never searched for code.
+	Reasoning string `json:"reasoning,omitempty"`
+	// Images are shown to models that see images along with Content (a
+	// code executor attaches the figures a step displayed). They are not
+	// written to transcripts: the files are saved on their own.
+	Images []llm.Image `json:"-"`
 	// Usage is the model usage that produced this message, if any.
 	Usage *llm.Usage `json:"usage,omitempty"`
 	// Blocks: the code blocks (code_generation, and code_execution).

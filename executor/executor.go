@@ -167,6 +167,10 @@ type Result struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	Restarted   bool `json:"restarted,omitempty"`
 	StateLost   bool `json:"state_lost,omitempty"`
+	// Restored is true when the kernel lost its state during this
+	// execution and a restoring executor (package executor/restore) ran the
+	// earlier cells again: StateLost is then false and Message says so.
+	Restored bool `json:"restored,omitempty"`
 	// Truncated is true when text was cut to the output cap or the server
 	// dropped output over its IOPub rate limits.
 	Truncated bool `json:"truncated,omitempty"`

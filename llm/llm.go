@@ -24,10 +24,22 @@ type Message struct {
 	Content string `json:"content"`
 	// Name optionally names the speaker (e.g. the agent that wrote it).
 	Name string `json:"name,omitempty"`
+	// Images go with Content as image parts (for models that see images);
+	// each is a URL, usually a data: URL with base64 PNG or JPEG.
+	Images []Image `json:"images,omitempty"`
 	// ToolCalls are the calls an assistant message makes.
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 	// ToolCallID is the call a RoleTool message answers.
 	ToolCallID string `json:"tool_call_id,omitempty"`
+}
+
+// Image is one image of a message.
+type Image struct {
+	// URL is an https: or data:image/...;base64 URL.
+	URL string `json:"url"`
+	// Detail is the detail level some endpoints accept ("low", "high",
+	// "auto"); "" leaves it to the endpoint.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Tool describes a function the model may call.
@@ -99,10 +111,18 @@ type Request struct {
 	ToolChoice string `json:"tool_choice,omitempty"`
 }
 
-// Usage counts tokens.
+// Usage counts tokens. CachedTokens is the part of PromptTokens the endpoint
+// served from its prompt cache; ReasoningTokens the part of
+// CompletionTokens spent on reasoning (reported by the endpoint, or
+// estimated from the reasoning text when it reports none).
 type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
+	CachedTokens     int `json:"cached_tokens,omitempty"`
+	ReasoningTokens  int `json:"reasoning_tokens,omitempty"`
+	// Estimated is true when some of the counts were estimated here
+	// because the endpoint reported none.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // Total is prompt plus completion tokens.
@@ -110,12 +130,27 @@ func (u Usage) Total() int { return u.PromptTokens + u.CompletionTokens }
 
 // Add returns the sum of two usages.
 func (u Usage) Add(o Usage) Usage {
-	return Usage{PromptTokens: u.PromptTokens + o.PromptTokens, CompletionTokens: u.CompletionTokens + o.CompletionTokens}
+	return Usage{
+		PromptTokens:     u.PromptTokens + o.PromptTokens,
+		CompletionTokens: u.CompletionTokens + o.CompletionTokens,
+		CachedTokens:     u.CachedTokens + o.CachedTokens,
+		ReasoningTokens:  u.ReasoningTokens + o.ReasoningTokens,
+		Estimated:        u.Estimated || o.Estimated,
+	}
 }
+
+// Finish reasons of interest.
+const (
+	// FinishLength: the reply was cut off at the token limit.
+	FinishLength = "length"
+)
 
 // Response is a finished completion.
 type Response struct {
-	Content      string `json:"content"`
+	Content string `json:"content"`
+	// Reasoning is the model's reasoning, when the endpoint sends it apart
+	// from the content (reasoning_content or reasoning fields).
+	Reasoning    string `json:"reasoning,omitempty"`
 	FinishReason string `json:"finish_reason,omitempty"`
 	Model        string `json:"model,omitempty"`
 	Usage        Usage  `json:"usage"`
@@ -124,14 +159,16 @@ type Response struct {
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 
-// Chunk is one piece of a streamed completion. Content is the new text; the
+// Chunk is one piece of a streamed completion. Content is the new text and
+// Reasoning new reasoning text (from the endpoint's reasoning fields); the
 // final chunk of a stream has Done set and carries the whole Response
-// (content, finish reason, usage, and the tool calls assembled from their
-// streamed pieces).
+// (content, reasoning, finish reason, usage, and the tool calls assembled
+// from their streamed pieces).
 type Chunk struct {
-	Content  string
-	Done     bool
-	Response *Response
+	Content   string
+	Reasoning string
+	Done      bool
+	Response  *Response
 }
 
 // Client creates chat completions.
@@ -150,11 +187,12 @@ type Client interface {
 // new text, and returns the final response.
 func Collect(seq iter.Seq2[Chunk, error], onDelta func(string)) (*Response, error) {
 	var final *Response
-	var text []byte
+	var text, reasoning []byte
 	for ch, err := range seq {
 		if err != nil {
 			return nil, err
 		}
+		reasoning = append(reasoning, ch.Reasoning...)
 		if ch.Content != "" {
 			text = append(text, ch.Content...)
 			if onDelta != nil {
@@ -170,6 +208,9 @@ func Collect(seq iter.Seq2[Chunk, error], onDelta func(string)) (*Response, erro
 	}
 	if final.Content == "" && len(text) > 0 {
 		final.Content = string(text)
+	}
+	if final.Reasoning == "" && len(reasoning) > 0 {
+		final.Reasoning = string(reasoning)
 	}
 	return final, nil
 }

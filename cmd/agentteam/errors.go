@@ -117,17 +117,24 @@ func redact(s string, secrets ...string) string {
 	return s
 }
 
-// redactWriter removes secrets from everything written through it.
+// redactWriter removes secrets from everything written through it; with
+// terminal set, also every escape sequence but colours (log lines can quote
+// kernel output or model text).
 type redactWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	secrets []string
+	mu       sync.Mutex
+	w        io.Writer
+	secrets  []string
+	terminal bool
 }
 
 func (r *redactWriter) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := io.WriteString(r.w, redact(string(p), r.secrets...)); err != nil {
+	s := redact(string(p), r.secrets...)
+	if r.terminal {
+		s = keepOnlySGR(s)
+	}
+	if _, err := io.WriteString(r.w, s); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -140,7 +147,7 @@ func newLogger(w io.Writer, verbose bool, secrets ...string) *slog.Logger {
 	if verbose {
 		level = charmlog.DebugLevel
 	}
-	h := charmlog.NewWithOptions(&redactWriter{w: w, secrets: secrets}, charmlog.Options{
+	h := charmlog.NewWithOptions(&redactWriter{w: w, secrets: secrets, terminal: true}, charmlog.Options{
 		Level:           level,
 		ReportTimestamp: verbose,
 		Prefix:          "agentteam",

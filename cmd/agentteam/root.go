@@ -2,9 +2,11 @@ package main
 
 import (
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,7 +24,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		err = withHelpHint(cmd, err)
 		if msg := errorLine(err); msg != "" {
-			io.WriteString(stderr, "agentteam: "+msg+"\n")
+			io.WriteString(stderr, errorPrefix(stderr)+msg+"\n")
 		}
 		return exitCode(err)
 	}
@@ -88,4 +90,15 @@ func exitCode(err error) int {
 		return e.ExitCode()
 	}
 	return 1
+}
+
+// errorPrefix starts an error line: red on a terminal, so that it stands
+// out (not with NO_COLOR).
+func errorPrefix(w io.Writer) string {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if _, noColor := os.LookupEnv("NO_COLOR"); !noColor && os.Getenv("TERM") != "dumb" {
+			return "\x1b[1;91magentteam:\x1b[0m "
+		}
+	}
+	return "agentteam: "
 }

@@ -86,3 +86,14 @@ func TestLineBufferCollapsesProgressAcrossOutputs(t *testing.T) {
 	long := strings.Repeat("y", maxPartialLine+1)
 	assert.Equal(t, long+"\n", l.add(long), "a line without end is not held forever")
 }
+
+func TestLoggerLinesAreSanitized(t *testing.T) {
+	var buf strings.Builder
+	log := newLogger(&buf, false, "sk-log-secret")
+	log.Info("cell said \x1b]0;title\x07", "output", "a\x1b[2Jb sk-log-secret")
+	out := buf.String()
+	assert.NotContains(t, out, "\x1b]")
+	assert.NotContains(t, out, "\x1b[2J")
+	assert.NotContains(t, out, "sk-log-secret")
+	assert.Contains(t, out, "cell said ^[]0;title^G")
+}

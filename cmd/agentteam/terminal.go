@@ -56,7 +56,7 @@ type terminal struct {
 	shown   int       // output characters shown for the current execution
 	lines   map[string]*lineBuffer
 	spin    *spinner
-	stop    string // the raw stop reason, said once in the summary
+	gap     bool // a blank line is due before the next segment of the turn
 
 	glam    *glamour.TermRenderer
 	profile termenv.Profile
@@ -355,12 +355,12 @@ func (t *terminal) executed(status executor.Status, message string) {
 	}
 }
 
-// stopped records why the run stopped; the summary says it once.
-func (t *terminal) stopped(reason string) {
+// stopped: the team's own stop message is not shown (it names the stop
+// keyword); the summary says how the run ended, once.
+func (t *terminal) stopped(string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopSpin()
-	t.stop = reason
 }
 
 func (t *terminal) waitFor(next string) {
@@ -393,31 +393,46 @@ func (t *terminal) header(name string) {
 		t.write("\n── " + label + " ──\n")
 	}
 	t.speaker = name
+	t.gap = false
 }
 
 // render prints finished segments of a speaker's text: prose as markdown,
 // code highlighted.
+//
+// Segments are separated by one blank line, written before the next one,
+// so that a speaker's turn never ends with blank lines.
 func (t *terminal) render(segs []mdSegment) {
 	for _, s := range segs {
 		if s.code {
-			t.renderCode(s.lang, s.text)
+			if strings.TrimSpace(s.text) != "" {
+				t.gapLine()
+				t.renderCode(s.lang, s.text)
+				t.gap = true
+			}
 			continue
 		}
-		text := dropKeyword(t.clean(s.text))
+		text := strings.Trim(dropKeyword(t.clean(s.text)), "\n")
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
+		t.gapLine()
+		t.gap = true
 		if t.glam != nil {
 			if r, err := t.glam.Render(neutralizeEntities(text)); err == nil {
-				t.endLine()
 				t.write(tidyRendered(keepOnlySGR(r)) + "\n")
 				continue
 			}
 		}
-		t.write(text)
-		if !strings.HasSuffix(text, "\n") {
-			t.write("\n")
-		}
+		t.write(text + "\n")
+	}
+}
+
+// gapLine separates a segment from the one before it in the same turn.
+func (t *terminal) gapLine() {
+	t.endLine()
+	if t.gap {
+		t.write("\n")
+		t.gap = false
 	}
 }
 

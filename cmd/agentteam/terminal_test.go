@@ -285,3 +285,13 @@ func TestExecSanitizesKernelOutput(t *testing.T) {
 	assert.NotContains(t, out.String()+errb.String(), "\x1b")
 	assert.NotContains(t, out.String()+errb.String(), "\x07")
 }
+
+func TestUsageErrorUnderPTYIsRedOneLine(t *testing.T) {
+	dir := t.TempDir()
+	screen, code := ptyRun(t, dir, 80, nil, "solve", "Clean data.csv", "--fil", "data.csv")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "\x1b[1;91magentteam:\x1b[0m unknown flag --fil: did you mean --file? (see 'agentteam solve --help')\r\n", screen)
+	screen, code = ptyRun(t, dir, 80, []string{"NO_COLOR=1"}, "solve", "Clean", "the", "data")
+	assert.Equal(t, 2, code)
+	assert.Equal(t, "agentteam: the task must be one argument: quote it, as in agentteam solve \"Clean the data\" (see 'agentteam solve --help')\r\n", screen)
+}

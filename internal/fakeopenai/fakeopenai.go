@@ -19,17 +19,89 @@ import (
 	"github.com/agentteam/agentteam/llm"
 )
 
-// Request is a request the server received.
+// Request is a request the server received. Message contents sent as parts
+// (text and image_url) are joined into Content (the text parts) and Images.
 type Request struct {
-	Model       string        `json:"model"`
-	Messages    []llm.Message `json:"messages"`
-	Stream      bool          `json:"stream"`
-	Temperature float64       `json:"temperature"`
-	MaxTokens   int           `json:"max_tokens"`
+	Model               string        `json:"model"`
+	Messages            []llm.Message `json:"-"`
+	Stream              bool          `json:"stream"`
+	Temperature         float64       `json:"temperature"`
+	MaxTokens           int           `json:"max_tokens"`
+	MaxCompletionTokens int           `json:"max_completion_tokens"`
 	// Tools as sent (OpenAI form: {"type": "function", "function": {...}}).
 	Tools      []json.RawMessage `json:"tools"`
 	ToolChoice json.RawMessage   `json:"tool_choice"`
-	Header     http.Header       `json:"-"`
+	// StreamOptions is the stream_options object, nil when not sent.
+	StreamOptions map[string]any `json:"stream_options"`
+	// Params are the names of the top-level fields of the body.
+	Params map[string]bool `json:"-"`
+	Header http.Header     `json:"-"`
+}
+
+type wireMessage struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	Name       string          `json:"name"`
+	ToolCalls  []llm.ToolCall  `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
+}
+
+type wirePart struct {
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	ImageURL *struct {
+		URL    string `json:"url"`
+		Detail string `json:"detail"`
+	} `json:"image_url"`
+}
+
+func decodeRequest(body []byte) (*Request, error) {
+	var req Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	var raw struct {
+		Messages []wireMessage `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, err
+	}
+	var top map[string]json.RawMessage
+	_ = json.Unmarshal(body, &top)
+	req.Params = map[string]bool{}
+	for k := range top {
+		req.Params[k] = true
+	}
+	for _, m := range raw.Messages {
+		msg := llm.Message{Role: m.Role, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
+		var s string
+		var parts []wirePart
+		switch {
+		case len(m.Content) == 0 || string(m.Content) == "null":
+		case json.Unmarshal(m.Content, &s) == nil:
+			msg.Content = s
+		case json.Unmarshal(m.Content, &parts) == nil:
+			var texts []string
+			for _, p := range parts {
+				switch p.Type {
+				case "text":
+					texts = append(texts, p.Text)
+				case "image_url":
+					if p.ImageURL == nil {
+						return nil, fmt.Errorf("image_url part without image_url")
+					}
+					msg.Images = append(msg.Images, llm.Image{URL: p.ImageURL.URL, Detail: p.ImageURL.Detail})
+				default:
+					return nil, fmt.Errorf("unknown content part type %q", p.Type)
+				}
+			}
+			msg.Content = strings.Join(texts, "\n")
+		default:
+			return nil, fmt.Errorf("message content is neither a string nor a list of parts")
+		}
+		req.Messages = append(req.Messages, msg)
+	}
+	return &req, nil
 }
 
 // ToolNames returns the names of the tools the request offers.
@@ -78,7 +150,8 @@ type Reply struct {
 	ErrorCode    string
 	// RetryAfter sets the Retry-After header.
 	RetryAfter string
-	// Raw answers with this body as it is (e.g. garbage).
+	// Raw answers with this body as it is (e.g. garbage, or another
+	// family's error body together with Status).
 	Raw string
 	// CutAfter > 0 closes a stream after that many chunks, without the
 	// final chunk or [DONE].
@@ -88,6 +161,21 @@ type Reply struct {
 	SilentAfter int
 	// Delay waits before answering.
 	Delay time.Duration
+	// Reasoning is streamed (or sent) before Text in the field named
+	// ReasoningField ("reasoning_content" when empty; Ollama, LM Studio
+	// and OpenRouter use "reasoning").
+	Reasoning      string
+	ReasoningField string
+	// FinishReason is the finish reason ("stop" when empty; "length" for
+	// a reply cut off at the token limit).
+	FinishReason string
+	// Events, when set, answer a streaming request with exactly these
+	// server-sent-event payloads, each sent as "data: <payload>" (add
+	// "[DONE]" yourself): fixtures of real endpoints' streams.
+	Events []string
+	// Usage, when set, replaces the counted usage (e.g. with
+	// completion_tokens_details or prompt_tokens_details).
+	Usage map[string]any
 	// ToolCalls are function calls the answer makes (after Text, if any).
 	// A stream sends each call's arguments in several pieces.
 	ToolCalls []llm.ToolCall
@@ -183,22 +271,22 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	var req Request
-	if err := json.Unmarshal(body, &req); err != nil {
+	req, err := decodeRequest(body)
+	if err != nil {
 		writeError(w, 400, "invalid JSON body: "+err.Error(), "")
 		return
 	}
 	req.Header = r.Header.Clone()
 	s.mu.Lock()
 	n := len(s.reqs)
-	s.reqs = append(s.reqs, &req)
+	s.reqs = append(s.reqs, req)
 	key := s.key
 	s.mu.Unlock()
 	if key != "" && r.Header.Get("Authorization") != "Bearer "+key {
 		writeError(w, 401, "Incorrect API key provided: "+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), "invalid_api_key")
 		return
 	}
-	rep := s.handler(n, &req)
+	rep := s.handler(n, req)
 	if rep.Delay > 0 {
 		select {
 		case <-time.After(rep.Delay):
@@ -212,15 +300,26 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rep.Raw != "":
 		w.Header().Set("Content-Type", "application/json")
+		if rep.Status != 0 {
+			w.WriteHeader(rep.Status)
+		}
 		io.WriteString(w, rep.Raw)
 	case rep.Status != 0 && rep.Status != 200:
 		writeError(w, rep.Status, rep.ErrorMessage, rep.ErrorCode)
+	case req.Stream && len(rep.Events) > 0:
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, e := range rep.Events {
+			fmt.Fprintf(w, "data: %s\n\n", e)
+		}
 	case req.Stream:
-		s.stream(w, r, &req, rep)
+		s.stream(w, r, req, rep)
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		msg := map[string]any{"role": "assistant", "content": rep.Text}
-		finish := "stop"
+		if rep.Reasoning != "" {
+			msg[rep.reasoningField()] = rep.Reasoning
+		}
+		finish := rep.finishReason()
 		if len(rep.ToolCalls) > 0 {
 			msg["tool_calls"] = rep.ToolCalls
 			finish = "tool_calls"
@@ -228,9 +327,30 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{
 			"id": fmt.Sprintf("chatcmpl-%d", n), "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
 			"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}},
-			"usage":   usage(&req, rep.Text),
+			"usage":   rep.usage(req),
 		})
 	}
+}
+
+func (r *Reply) reasoningField() string {
+	if r.ReasoningField != "" {
+		return r.ReasoningField
+	}
+	return "reasoning_content"
+}
+
+func (r *Reply) finishReason() string {
+	if r.FinishReason != "" {
+		return r.FinishReason
+	}
+	return "stop"
+}
+
+func (r *Reply) usage(req *Request) any {
+	if r.Usage != nil {
+		return r.Usage
+	}
+	return usage(req, r.Reasoning+" "+r.Text)
 }
 
 func usage(req *Request, text string) map[string]int {
@@ -257,6 +377,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
 	}
 	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	for _, piece := range words.FindAllString(rep.Reasoning, -1) {
+		send(chunk(map[string]any{rep.reasoningField(): piece}, nil))
+	}
 	for i, piece := range words.FindAllString(rep.Text, -1) {
 		if rep.CutAfter > 0 && i >= rep.CutAfter {
 			// Cut: end the response without a finish chunk or [DONE].
@@ -286,12 +409,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 				"function": map[string]any{"arguments": part}}}}, nil))
 		}
 	}
-	finish := "stop"
+	finish := rep.finishReason()
 	if len(rep.ToolCalls) > 0 {
 		finish = "tool_calls"
 	}
 	send(chunk(map[string]any{}, finish))
-	send(map[string]any{"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": req.Model, "choices": []any{}, "usage": usage(req, rep.Text)})
+	send(map[string]any{"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": req.Model, "choices": []any{}, "usage": rep.usage(req)})
 	io.WriteString(w, "data: [DONE]\n\n")
 	if fl != nil {
 		fl.Flush()

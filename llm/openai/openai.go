@@ -11,6 +11,8 @@
 package openai
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +34,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/llm/tokens"
 )
 
 // Defaults of Config.
@@ -81,8 +84,37 @@ type Client struct {
 	base string
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	usage llm.Usage
+	hc *http.Client
+
+	mu     sync.Mutex
+	usage  llm.Usage
+	quirks quirks
+}
+
+// quirks are request parameters an endpoint turned out not to accept (it
+// answered 400 naming them); later requests leave them out.
+type quirks struct {
+	noStreamOptions bool
+	noTemperature   bool
+	noMaxTokens     bool
+	// maxCompletion sends the token limit as max_completion_tokens (OpenAI's
+	// reasoning models refuse max_tokens).
+	maxCompletion bool
+}
+
+// reasoningModel reports whether an OpenAI model refuses max_tokens and a
+// non-default temperature.
+func reasoningModel(model string) bool {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5"} {
+		if strings.HasPrefix(m, p) {
+			return true
+		}
+	}
+	return false
 }
 
 var _ llm.Client = (*Client)(nil)
@@ -127,7 +159,11 @@ func New(cfg Config) (*Client, error) {
 	oc := goopenai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	oc.HTTPClient = hc
-	return &Client{cfg: cfg, api: goopenai.NewClientWithConfig(oc), base: oc.BaseURL, log: log}, nil
+	c := &Client{cfg: cfg, api: goopenai.NewClientWithConfig(oc), base: oc.BaseURL, log: log, hc: hc}
+	if reasoningModel(cfg.Model) {
+		c.quirks = quirks{maxCompletion: true, noTemperature: true}
+	}
+	return c, nil
 }
 
 // ModelName is the configured model.
@@ -147,33 +183,110 @@ func (c *Client) addUsage(u llm.Usage) {
 }
 
 func (c *Client) request(req llm.Request, stream bool) goopenai.ChatCompletionRequest {
+	c.mu.Lock()
+	q := c.quirks
+	c.mu.Unlock()
 	r := goopenai.ChatCompletionRequest{Model: c.cfg.Model, Stream: stream, Stop: req.Stop}
 	if req.Model != "" {
 		r.Model = req.Model
 	}
 	for _, m := range req.Messages {
-		om := goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, Name: sanitizeName(m.Name), ToolCallID: m.ToolCallID}
+		msg := goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, Name: sanitizeName(m.Name), ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {
-			om.ToolCalls = append(om.ToolCalls, goopenai.ToolCall{ID: tc.ID, Type: goopenai.ToolTypeFunction,
+			msg.ToolCalls = append(msg.ToolCalls, goopenai.ToolCall{ID: tc.ID, Type: goopenai.ToolTypeFunction,
 				Function: goopenai.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
 		}
-		r.Messages = append(r.Messages, om)
+		if len(m.Images) > 0 {
+			msg.Content = ""
+			if m.Content != "" {
+				msg.MultiContent = append(msg.MultiContent, goopenai.ChatMessagePart{Type: goopenai.ChatMessagePartTypeText, Text: m.Content})
+			}
+			for _, im := range m.Images {
+				msg.MultiContent = append(msg.MultiContent, goopenai.ChatMessagePart{Type: goopenai.ChatMessagePartTypeImageURL,
+					ImageURL: &goopenai.ChatMessageImageURL{URL: im.URL, Detail: goopenai.ImageURLDetail(im.Detail)}})
+			}
+		}
+		r.Messages = append(r.Messages, msg)
 	}
 	r.Tools, r.ToolChoice = tools(req)
-	if t := req.Temperature; t != nil {
-		r.Temperature = *t
-	} else if t := c.cfg.Temperature; t != nil {
-		r.Temperature = *t
+	if !q.noTemperature {
+		if t := req.Temperature; t != nil {
+			r.Temperature = *t
+		} else if t := c.cfg.Temperature; t != nil {
+			r.Temperature = *t
+		}
 	}
+	maxTokens := c.cfg.MaxTokens
 	if req.MaxTokens > 0 {
-		r.MaxTokens = req.MaxTokens
-	} else if c.cfg.MaxTokens > 0 {
-		r.MaxTokens = c.cfg.MaxTokens
+		maxTokens = req.MaxTokens
 	}
-	if stream {
+	switch {
+	case maxTokens <= 0 || q.noMaxTokens:
+	case q.maxCompletion:
+		r.MaxCompletionTokens = maxTokens
+	default:
+		r.MaxTokens = maxTokens
+	}
+	if stream && !q.noStreamOptions {
 		r.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
 	}
 	return r
+}
+
+// adapt learns from a 400 answer that names a parameter the endpoint does
+// not accept (stream_options, temperature, max_tokens) and reports whether
+// the request is worth sending again without it. Each parameter is dropped
+// at most once, so this cannot loop.
+func (c *Client) adapt(err error, sent goopenai.ChatCompletionRequest) bool {
+	var ae *llm.APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest || ae.Kind != nil {
+		return false
+	}
+	m := strings.ToLower(ae.Message)
+	refused := false
+	for _, w := range []string{"unsupported", "not supported", "unrecognized", "unknown", "extra inputs", "extra_forbidden",
+		"not permitted", "not allowed", "does not support", "invalid"} {
+		if strings.Contains(m, w) {
+			refused = true
+			break
+		}
+	}
+	if !refused {
+		return false
+	}
+	names := func(p string) bool { return strings.Contains(m, p) }
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := &c.quirks
+	switch {
+	case sent.StreamOptions != nil && !q.noStreamOptions && names("stream_options"):
+		q.noStreamOptions = true
+		c.log.Debug("the endpoint refuses stream_options; sending without it")
+	case sent.MaxTokens > 0 && !q.maxCompletion && names("max_completion_tokens"):
+		q.maxCompletion = true
+		c.log.Debug("the endpoint wants max_completion_tokens instead of max_tokens")
+	case (sent.MaxTokens > 0 || sent.MaxCompletionTokens > 0) && !q.noMaxTokens && (names("max_tokens") || names("max_completion_tokens")):
+		q.noMaxTokens = true
+		c.log.Debug("the endpoint refuses a token limit; sending without it")
+	case sent.Temperature != 0 && !q.noTemperature && names("temperature"):
+		q.noTemperature = true
+		c.log.Debug("the endpoint refuses temperature; sending without it")
+	default:
+		return false
+	}
+	return true
+}
+
+// send runs call with retries, and once more for each parameter the
+// endpoint refused (see adapt).
+func (c *Client) send(ctx context.Context, req llm.Request, stream bool, call func(context.Context, goopenai.ChatCompletionRequest) error) error {
+	for {
+		r := c.request(req, stream)
+		err := c.retry(ctx, func(ctx context.Context) error { return call(ctx, r) })
+		if err == nil || !c.adapt(err, r) {
+			return err
+		}
+	}
 }
 
 // tools converts the request's tools and tool choice.
@@ -279,26 +392,62 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (*llm.Response, 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	var resp goopenai.ChatCompletionResponse
-	err := c.retry(ctx, func(ctx context.Context) error {
+	err := c.send(ctx, req, false, func(ctx context.Context, r goopenai.ChatCompletionRequest) error {
 		var err error
-		resp, err = c.api.CreateChatCompletion(ctx, c.request(req, false))
+		resp, err = c.api.CreateChatCompletion(ctx, r)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	if len(resp.Choices) == 0 {
-		return nil, &llm.APIError{Kind: llm.ErrBadResponse, Message: "the answer has no choices"}
+		return nil, &llm.APIError{Kind: llm.ErrBadResponse, Message: fmt.Sprintf("%s answered without choices (no reply text at all)", c.base)}
 	}
 	out := &llm.Response{
 		Content:      resp.Choices[0].Message.Content,
+		Reasoning:    resp.Choices[0].Message.ReasoningContent,
 		FinishReason: string(resp.Choices[0].FinishReason),
 		Model:        resp.Model,
-		Usage:        llm.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
 		ToolCalls:    toolCalls(resp.Choices[0].Message.ToolCalls),
 	}
+	out.Usage = c.usageOf(&resp.Usage, req, out)
 	c.addUsage(out.Usage)
 	return out, nil
+}
+
+// usageOf converts the endpoint's usage, estimating what it left out: all of
+// it when it sent none, the reasoning tokens when it sent reasoning text but
+// no count of it.
+func (c *Client) usageOf(u *goopenai.Usage, req llm.Request, resp *llm.Response) llm.Usage {
+	model := c.cfg.Model
+	if req.Model != "" {
+		model = req.Model
+	}
+	tc := tokens.ForModel(model)
+	var out llm.Usage
+	if u != nil && (u.PromptTokens > 0 || u.CompletionTokens > 0) {
+		out.PromptTokens, out.CompletionTokens = u.PromptTokens, u.CompletionTokens
+		if d := u.PromptTokensDetails; d != nil {
+			out.CachedTokens = d.CachedTokens
+		}
+		if d := u.CompletionTokensDetails; d != nil {
+			out.ReasoningTokens = d.ReasoningTokens
+		}
+	} else {
+		out.Estimated = true
+		for _, m := range req.Messages {
+			out.PromptTokens += tc.Count(m.Content) + tokens.PerMessage
+		}
+		out.CompletionTokens = tc.Count(resp.Content) + tc.Count(resp.Reasoning)
+		for _, call := range resp.ToolCalls {
+			out.CompletionTokens += tc.Count(call.Name) + tc.Count(call.Arguments) + tokens.PerMessage
+		}
+	}
+	if out.ReasoningTokens == 0 && resp.Reasoning != "" {
+		out.ReasoningTokens = min(tc.Count(resp.Reasoning), max(out.CompletionTokens, 1))
+		out.Estimated = true
+	}
+	return out
 }
 
 // Stream streams one chat completion. Retries happen only before the first
@@ -316,10 +465,10 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 		defer idle.Stop()
 
 		var stream *goopenai.ChatCompletionStream
-		err := c.retry(ctx, func(ctx context.Context) error {
+		err := c.send(ctx, req, true, func(ctx context.Context, r goopenai.ChatCompletionRequest) error {
 			var err error
 			idle.Reset(c.cfg.StreamIdleTimeout)
-			stream, err = c.api.CreateChatCompletionStream(ctx, c.request(req, true))
+			stream, err = c.api.CreateChatCompletionStream(ctx, r)
 			return err
 		})
 		if err != nil {
@@ -328,9 +477,10 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 		}
 		defer stream.Close()
 
-		var text strings.Builder
+		var text, reasoning strings.Builder
 		resp := &llm.Response{Model: c.cfg.Model}
-		gotUsage, gotText := false, false
+		var usage *goopenai.Usage
+		gotText := false
 		var calls callBuilder
 		for {
 			idle.Reset(c.cfg.StreamIdleTimeout)
@@ -351,15 +501,24 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 				resp.Model = chunk.Model
 			}
 			if chunk.Usage != nil {
-				resp.Usage = llm.Usage{PromptTokens: chunk.Usage.PromptTokens, CompletionTokens: chunk.Usage.CompletionTokens}
-				gotUsage = true
+				usage = chunk.Usage
 			}
 			for _, ch := range chunk.Choices {
+				if ch.Index != 0 {
+					continue
+				}
 				if ch.FinishReason != "" {
 					resp.FinishReason = string(ch.FinishReason)
 				}
 				for _, d := range ch.Delta.ToolCalls {
 					calls.add(d)
+				}
+				if d := ch.Delta.ReasoningContent; d != "" {
+					gotText = true
+					reasoning.WriteString(d)
+					if !yield(llm.Chunk{Reasoning: d}, nil) {
+						return
+					}
 				}
 				if d := ch.Delta.Content; d != "" {
 					gotText = true
@@ -379,6 +538,9 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 				yield(llm.Chunk{}, err)
 				return
 			}
+			if full.Reasoning != "" && !yield(llm.Chunk{Reasoning: full.Reasoning}, nil) {
+				return
+			}
 			if full.Content != "" && !yield(llm.Chunk{Content: full.Content}, nil) {
 				return
 			}
@@ -392,13 +554,9 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Chun
 		}
 		resp.Content = text.String()
 		resp.ToolCalls = calls.result()
-		if !gotUsage {
-			// Some servers ignore include_usage: estimate in words.
-			resp.Usage.CompletionTokens = len(strings.Fields(resp.Content))
-			for _, tc := range resp.ToolCalls {
-				resp.Usage.CompletionTokens += len(strings.Fields(tc.Arguments)) + 1
-			}
-		}
+		resp.Reasoning = reasoning.String()
+		// Some servers ignore include_usage: usageOf estimates then.
+		resp.Usage = c.usageOf(usage, req, resp)
 		c.addUsage(resp.Usage)
 		yield(llm.Chunk{Done: true, Response: resp}, nil)
 	}
@@ -504,16 +662,27 @@ func (c *Client) classify(ctx context.Context, err error, status int) error {
 	var reqErr *goopenai.RequestError
 	code, message := 0, ""
 	switch {
+	case errors.As(err, &reqErr):
+		code = reqErr.HTTPStatusCode
+		message = errorMessage(reqErr.Body)
+		if message == "" && reqErr.Err != nil {
+			message = reqErr.Err.Error()
+		}
 	case errors.As(err, &apiErr):
 		code, message = apiErr.HTTPStatusCode, apiErr.Message
+		if apiErr.Param != nil && *apiErr.Param != "" && !strings.Contains(message, *apiErr.Param) {
+			message += " (parameter " + *apiErr.Param + ")"
+		}
 		if s, ok := apiErr.Code.(string); ok && s == "context_length_exceeded" {
 			return &llm.APIError{StatusCode: code, Kind: llm.ErrContextTooLong, Message: msgOf(message) + "; shorten the task or use a model with a larger context"}
 		}
-	case errors.As(err, &reqErr):
-		code = reqErr.HTTPStatusCode
-		message = strings.TrimSpace(string(reqErr.Body))
-		if message == "" && reqErr.Err != nil {
-			message = reqErr.Err.Error()
+		if code == 0 {
+			// An error event inside a stream that had begun well.
+			kind := llm.ErrServer
+			if looksLikeContextLength(message) {
+				kind = llm.ErrContextTooLong
+			}
+			return &llm.APIError{Kind: kind, Message: "the endpoint reported an error mid-answer: " + msgOf(message)}
 		}
 	}
 	if code == 0 {
@@ -541,10 +710,58 @@ func (c *Client) classify(ctx context.Context, err error, status int) error {
 	return &llm.APIError{Kind: llm.ErrBadResponse, Message: fmt.Sprintf("%s answered with something that is not an OpenAI-compatible response (%s)", c.base, msgOf(err.Error()))}
 }
 
+// errorMessage finds the message in an error body of any of the shapes
+// OpenAI-compatible servers answer with: {"error":{"message":...}} (OpenAI,
+// Groq, DeepSeek, OpenRouter, llama.cpp, LM Studio), {"error":"..."}
+// (Ollama), {"object":"error","message":...} (vLLM), {"detail":...}
+// (FastAPI-based proxies), {"message":...}; else the body as text.
+func errorMessage(body []byte) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message any             `json:"message"`
+		Detail  any             `json:"detail"`
+	}
+	text := strings.TrimSpace(string(body))
+	if err := json.Unmarshal(body, &v); err != nil {
+		return text
+	}
+	str := func(x any) string {
+		switch x := x.(type) {
+		case string:
+			return x
+		case nil:
+			return ""
+		default:
+			b, _ := json.Marshal(x)
+			return string(b)
+		}
+	}
+	if len(v.Error) > 0 {
+		var s string
+		if json.Unmarshal(v.Error, &s) == nil && s != "" {
+			return s
+		}
+		var inner struct {
+			Message any `json:"message"`
+		}
+		if json.Unmarshal(v.Error, &inner) == nil && str(inner.Message) != "" {
+			return str(inner.Message)
+		}
+	}
+	if m := str(v.Message); m != "" {
+		return m
+	}
+	if m := str(v.Detail); m != "" {
+		return m
+	}
+	return text
+}
+
 func looksLikeContextLength(m string) bool {
 	m = strings.ToLower(m)
 	return strings.Contains(m, "context length") || strings.Contains(m, "context_length") ||
-		strings.Contains(m, "maximum context") || strings.Contains(m, "too many tokens")
+		strings.Contains(m, "maximum context") || strings.Contains(m, "too many tokens") ||
+		strings.Contains(m, "context size") || strings.Contains(m, "context window") || strings.Contains(m, "exceed_context")
 }
 
 func isNetErr(err error) bool {
@@ -590,10 +807,121 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		info.status = resp.StatusCode
 		info.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
 	}
+	if resp != nil && resp.Body != nil && resp.StatusCode < 300 && r.Method == http.MethodPost {
+		resp.Body = newNormalizer(resp.Body, strings.Contains(resp.Header.Get("Content-Type"), "json"))
+	}
 	if done, ok := r.Context().Value(doneKey{}).(*atomic.Bool); ok && resp != nil && resp.Body != nil {
 		resp.Body = &doneDetector{ReadCloser: resp.Body, done: done}
 	}
 	return resp, err
+}
+
+// normalizer rewrites the dialects of successful answers into the fields
+// the OpenAI decoder reads, line by line (a plain JSON answer is one
+// "line"; a stream is "data: {...}" lines):
+//   - "reasoning" (Ollama, LM Studio, OpenRouter, newer vLLM) becomes
+//     "reasoning_content" (DeepSeek, older vLLM, llama.cpp) unless both are
+//     there;
+//   - DeepSeek's usage.prompt_cache_hit_tokens becomes
+//     usage.prompt_tokens_details.cached_tokens.
+//
+// Lines without those keys pass through untouched.
+type normalizer struct {
+	src   io.ReadCloser
+	r     *bufio.Reader
+	whole bool // one JSON document, possibly over several lines
+	buf   []byte
+	err   error
+}
+
+func newNormalizer(rc io.ReadCloser, whole bool) *normalizer {
+	return &normalizer{src: rc, r: bufio.NewReaderSize(rc, 64<<10), whole: whole}
+}
+
+func (n *normalizer) Close() error { return n.src.Close() }
+
+func (n *normalizer) Read(p []byte) (int, error) {
+	for len(n.buf) == 0 {
+		if n.err != nil {
+			return 0, n.err
+		}
+		var line []byte
+		var err error
+		if n.whole {
+			line, err = io.ReadAll(io.LimitReader(n.r, 64<<20))
+			if err == nil {
+				err = io.EOF
+			}
+		} else {
+			line, err = n.r.ReadBytes('\n')
+		}
+		n.err = err
+		n.buf = normalizeLine(line)
+	}
+	k := copy(p, n.buf)
+	n.buf = n.buf[k:]
+	return k, nil
+}
+
+var (
+	keyReasoning = []byte(`"reasoning"`)
+	keyCacheHit  = []byte(`"prompt_cache_hit_tokens"`)
+)
+
+func normalizeLine(line []byte) []byte {
+	if !bytes.Contains(line, keyReasoning) && !bytes.Contains(line, keyCacheHit) {
+		return line
+	}
+	trimmed := bytes.TrimSpace(line)
+	prefix := []byte(nil)
+	if rest, ok := bytes.CutPrefix(trimmed, []byte("data:")); ok {
+		prefix = []byte("data: ")
+		trimmed = bytes.TrimSpace(rest)
+	}
+	var v map[string]any
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return line
+	}
+	changed := false
+	if choices, ok := v["choices"].([]any); ok {
+		for _, ch := range choices {
+			chm, _ := ch.(map[string]any)
+			for _, k := range []string{"delta", "message"} {
+				m, _ := chm[k].(map[string]any)
+				if r, ok := m["reasoning"].(string); ok {
+					if cur, _ := m["reasoning_content"].(string); cur == "" {
+						m["reasoning_content"] = r
+					}
+					delete(m, "reasoning")
+					changed = true
+				}
+			}
+		}
+	}
+	if u, ok := v["usage"].(map[string]any); ok {
+		if hit, ok := u["prompt_cache_hit_tokens"]; ok {
+			d, _ := u["prompt_tokens_details"].(map[string]any)
+			if d == nil {
+				d = map[string]any{}
+				u["prompt_tokens_details"] = d
+			}
+			if _, has := d["cached_tokens"]; !has {
+				d["cached_tokens"] = hit
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return line
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return line
+	}
+	res := append(prefix, out...)
+	return append(res, '\n')
 }
 
 // doneKey marks a streaming request whose "data: [DONE]" is watched for:
