@@ -3,6 +3,7 @@ package executor
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -11,6 +12,13 @@ import (
 // given no cap: the head and the tail of each long output, the middle
 // replaced by a marker.
 const DefaultMaxOutputBytes = 64 << 10
+
+// DefaultMaxMimeBytes is the largest value of one mime type (an image, html,
+// an unknown type) kept from one output.
+const DefaultMaxMimeBytes = 10 << 20
+
+// DefaultMaxRichBytes is the total of such values kept from one execution.
+const DefaultMaxRichBytes = 4 * DefaultMaxMimeBytes
 
 // maxOutputs bounds the number of outputs kept for one execution; further
 // outputs are dropped and the result marked truncated.
@@ -30,6 +38,14 @@ type CollectorConfig struct {
 	// MaxOutputBytes caps the text kept per output (head and tail); zero
 	// means DefaultMaxOutputBytes, negative means no cap.
 	MaxOutputBytes int
+	// MaxMimeBytes caps each value of a display's mime bundle other than
+	// text (images, html, unknown types): a larger value is dropped and the
+	// drop noted in Output.Omitted. Zero means DefaultMaxMimeBytes, negative
+	// means no cap.
+	MaxMimeBytes int64
+	// MaxRichBytes caps the total of such values kept from one execution;
+	// zero means DefaultMaxRichBytes, negative means no cap.
+	MaxRichBytes int64
 	// OnOutput, when set, is called with every output as it is added (stream
 	// chunks one by one, before merging).
 	OnOutput func(Output)
@@ -48,12 +64,19 @@ type Collector struct {
 	dropped    bool
 	seq        int
 	rateNotice bool
+	richBytes  int64 // mime values kept so far
 }
 
 // NewCollector returns an empty Collector.
 func NewCollector(cfg CollectorConfig) *Collector {
 	if cfg.MaxOutputBytes == 0 {
 		cfg.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if cfg.MaxMimeBytes == 0 {
+		cfg.MaxMimeBytes = DefaultMaxMimeBytes
+	}
+	if cfg.MaxRichBytes == 0 {
+		cfg.MaxRichBytes = DefaultMaxRichBytes
 	}
 	return &Collector{cfg: cfg}
 }
@@ -89,44 +112,82 @@ func (c *Collector) add(o Output, st *capText) bool {
 	return true
 }
 
+// Cut is a text that may have been cut while it was read: its Head, then
+// Omitted bytes left out, then its Tail.
+type Cut struct {
+	Head    string
+	Omitted int64
+	Tail    string
+}
+
+// String is the text with a marker in place of what was left out.
+func (t Cut) String() string {
+	if t.Omitted <= 0 {
+		return t.Head + t.Tail
+	}
+	return t.Head + truncMarker(t.Omitted) + t.Tail
+}
+
 // Stream adds a chunk of stdout or stderr.
 func (c *Collector) Stream(name, text string) {
+	c.StreamCut(name, Cut{Head: text})
+}
+
+// StreamCut adds a chunk of stdout or stderr that may have been cut while it
+// was read.
+func (c *Collector) StreamCut(name string, text Cut) {
 	c.applyPendingClear()
-	if iopubNotice.MatchString(text) {
+	if iopubNotice.MatchString(text.Head) || iopubNotice.MatchString(text.Tail) {
 		c.rateNotice = true
 		c.res.Truncated = true
 	}
-	c.emit(Output{Type: OutputStream, Name: name, Text: text})
+	c.emit(Output{Type: OutputStream, Name: name, Text: text.String()})
 	n := len(c.res.Outputs)
 	if n > 0 && c.streams[n-1] != nil && c.res.Outputs[n-1].Name == name {
-		c.streams[n-1].write(text)
+		c.streams[n-1].writeCut(text)
 		return
 	}
 	st := newCapText(c.cfg.MaxOutputBytes)
-	st.write(text)
+	st.writeCut(text)
 	c.add(Output{Type: OutputStream, Name: name}, st)
+}
+
+// Display is the content of an execute_result, display_data or
+// update_display_data message.
+type Display struct {
+	Data     map[string]any
+	Metadata map[string]any
+	// DisplayID is the transient display_id, if any.
+	DisplayID string
+	// ExecutionCount is set for execute_result.
+	ExecutionCount int
+	// Omitted notes mime values already dropped (over their cap) while the
+	// message was read.
+	Omitted []string
 }
 
 // Rich adds an execute_result or display_data output. Files are saved when
 // an output directory is configured.
-func (c *Collector) Rich(typ OutputType, data, metadata map[string]any, displayID string, executionCount int) {
+func (c *Collector) Rich(typ OutputType, d Display) {
 	c.applyPendingClear()
-	o := Output{Type: typ, Data: c.capData(data), Metadata: metadata, DisplayID: displayID, ExecutionCount: executionCount}
+	o := Output{Type: typ, Metadata: d.Metadata, DisplayID: d.DisplayID, ExecutionCount: d.ExecutionCount}
+	o.Data, o.Omitted = c.capData(d.Data, d.Omitted)
 	c.saveFiles(&o)
 	c.emit(o)
 	c.add(o, nil)
 }
 
-// UpdateDisplay replaces, in place, every output shown with displayID.
-func (c *Collector) UpdateDisplay(displayID string, data, metadata map[string]any) {
-	if displayID == "" {
+// UpdateDisplay replaces, in place, every output shown with d.DisplayID.
+func (c *Collector) UpdateDisplay(d Display) {
+	if d.DisplayID == "" {
 		return
 	}
-	o := Output{Type: OutputDisplayData, Data: c.capData(data), Metadata: metadata, DisplayID: displayID}
+	o := Output{Type: OutputDisplayData, Metadata: d.Metadata, DisplayID: d.DisplayID}
+	o.Data, o.Omitted = c.capData(d.Data, d.Omitted)
 	c.saveFiles(&o)
 	c.emit(o)
 	for i := range c.res.Outputs {
-		if c.res.Outputs[i].DisplayID == displayID && c.streams[i] == nil {
+		if c.res.Outputs[i].DisplayID == d.DisplayID && c.streams[i] == nil {
 			prev := c.res.Outputs[i]
 			o.Type = prev.Type
 			o.ExecutionCount = prev.ExecutionCount
@@ -199,25 +260,67 @@ func (c *Collector) Result() *Result {
 	return &r
 }
 
-// capData truncates long text values in a mime bundle (binary images are
-// kept whole: they are saved to files).
-func (c *Collector) capData(data map[string]any) map[string]any {
-	if c.cfg.MaxOutputBytes < 0 {
-		return data
-	}
+// capData cuts long text values of a mime bundle to their head and tail,
+// and drops other values (images, html, unknown types) over the per-value
+// cap or past the execution's budget, noting each drop.
+func (c *Collector) capData(data map[string]any, omitted []string) (map[string]any, []string) {
 	for k, v := range data {
-		s, ok := v.(string)
-		if !ok || !strings.HasPrefix(k, "text/") || len(s) <= c.cfg.MaxOutputBytes {
+		s, isString := v.(string)
+		if isString && strings.HasPrefix(k, "text/") && k != "text/html" {
+			if c.cfg.MaxOutputBytes >= 0 && len(s) > c.cfg.MaxOutputBytes {
+				data[k], _ = TruncateText(s, c.cfg.MaxOutputBytes)
+				c.res.Truncated = true
+			}
 			continue
 		}
-		if k == "text/html" && c.cfg.OutputDir != "" {
-			continue // saved whole to a file
+		size := int64(len(s))
+		if !isString {
+			size = approxSize(v, 0)
 		}
-		t, _ := TruncateText(s, c.cfg.MaxOutputBytes)
-		data[k] = t
+		switch {
+		case c.cfg.MaxMimeBytes >= 0 && size > c.cfg.MaxMimeBytes:
+			omitted = append(omitted, fmt.Sprintf("%q output of %d bytes dropped (over the %d-byte cap)", k, size, c.cfg.MaxMimeBytes))
+		case c.cfg.MaxRichBytes >= 0 && c.richBytes+size > c.cfg.MaxRichBytes:
+			omitted = append(omitted, fmt.Sprintf("%q output of %d bytes dropped (this execution's outputs passed %d bytes)", k, size, c.cfg.MaxRichBytes))
+		default:
+			c.richBytes += size
+			if k == "text/html" && c.cfg.OutputDir == "" && c.cfg.MaxOutputBytes >= 0 && len(s) > c.cfg.MaxOutputBytes {
+				data[k], _ = TruncateText(s, c.cfg.MaxOutputBytes) // not saved to a file: cut
+				c.res.Truncated = true
+			}
+			continue
+		}
+		delete(data, k)
+	}
+	if len(omitted) > 0 {
+		sort.Strings(omitted)
 		c.res.Truncated = true
 	}
-	return data
+	return data, omitted
+}
+
+// approxSize is about the size of a decoded JSON value as JSON text.
+func approxSize(v any, depth int) int64 {
+	if depth > 100 {
+		return 0
+	}
+	switch x := v.(type) {
+	case string:
+		return int64(len(x)) + 2
+	case map[string]any:
+		n := int64(2)
+		for k, e := range x {
+			n += int64(len(k)) + 4 + approxSize(e, depth+1)
+		}
+		return n
+	case []any:
+		n := int64(2)
+		for _, e := range x {
+			n += 1 + approxSize(e, depth+1)
+		}
+		return n
+	}
+	return 8
 }
 
 func (c *Collector) saveFiles(o *Output) {
@@ -246,9 +349,31 @@ type capText struct {
 	head      strings.Builder
 	tail      []byte
 	tailTotal int64 // bytes written past the head
+	headDone  bool  // the head is complete (full, or cut short by a gap)
 }
 
 func newCapText(max int) *capText { return &capText{max: max} }
+
+// writeCut writes a text whose middle was already left out.
+func (t *capText) writeCut(c Cut) {
+	t.write(c.Head)
+	if c.Omitted > 0 {
+		if t.max < 0 {
+			t.head.WriteString(truncMarker(c.Omitted))
+		} else {
+			t.skip(c.Omitted)
+		}
+	}
+	t.write(c.Tail)
+}
+
+// skip accounts for n bytes left out after what was written: the head ends
+// there, and the tail starts afresh after them.
+func (t *capText) skip(n int64) {
+	t.headDone = true
+	t.tailTotal += n
+	t.tail = t.tail[:0]
+}
 
 func (t *capText) write(s string) {
 	if t.max < 0 {
@@ -256,7 +381,7 @@ func (t *capText) write(s string) {
 		return
 	}
 	half := t.max / 2
-	if room := half - t.head.Len(); room > 0 && t.tailTotal == 0 {
+	if room := half - t.head.Len(); room > 0 && !t.headDone {
 		n := min(room, len(s))
 		t.head.WriteString(s[:n])
 		s = s[n:]
@@ -264,6 +389,7 @@ func (t *capText) write(s string) {
 	if s == "" {
 		return
 	}
+	t.headDone = true
 	keep := t.max - half
 	t.tailTotal += int64(len(s))
 	if len(s) >= keep {

@@ -37,10 +37,10 @@ func TestCollectorClearOutputAndDisplayUpdates(t *testing.T) {
 	c.Stream("stdout", "kept\n")
 	c.Clear(true)
 	assert.Len(t, c.Result().Outputs, 1, "clear_output(wait=True) waits for the next output")
-	c.Rich(OutputDisplayData, map[string]any{"text/plain": "0%"}, nil, "p", 0)
+	c.Rich(OutputDisplayData, Display{Data: map[string]any{"text/plain": "0%"}, DisplayID: "p"})
 	c.Stream("stdout", "x\n")
-	c.UpdateDisplay("p", map[string]any{"text/plain": "100%"}, nil)
-	c.UpdateDisplay("unknown", map[string]any{"text/plain": "?"}, nil)
+	c.UpdateDisplay(Display{DisplayID: "p", Data: map[string]any{"text/plain": "100%"}})
+	c.UpdateDisplay(Display{DisplayID: "unknown", Data: map[string]any{"text/plain": "?"}})
 	r := c.Result()
 	require.Len(t, r.Outputs, 2)
 	assert.Equal(t, "100%", r.Outputs[0].Data["text/plain"])
@@ -116,16 +116,16 @@ func TestCollectorSavesRichOutputs(t *testing.T) {
 	dir := t.TempDir()
 	c := NewCollector(CollectorConfig{OutputDir: dir, FilePrefix: "k1-3"})
 	png := []byte("\x89PNG\r\n\x1a\nfake")
-	c.Rich(OutputDisplayData, map[string]any{
+	c.Rich(OutputDisplayData, Display{Data: map[string]any{
 		"image/png":  base64.StdEncoding.EncodeToString(png) + "\n",
 		"text/plain": "<Figure size 640x480 with 1 Axes>",
-	}, nil, "", 0)
-	c.Rich(OutputExecuteResult, map[string]any{
+	}})
+	c.Rich(OutputExecuteResult, Display{Data: map[string]any{
 		"text/html":     "<table></table>",
 		"image/svg+xml": "<svg/>",
 		"image/jpeg":    base64.StdEncoding.EncodeToString([]byte("jpg")),
 		"text/plain":    "table",
-	}, nil, "", 3)
+	}, ExecutionCount: 3})
 	r := c.Result()
 	want := []string{
 		filepath.Join(dir, "k1-3-1.png"),
@@ -146,13 +146,13 @@ func TestCollectorSavesRichOutputs(t *testing.T) {
 
 	// Without an output directory nothing is saved and the types are named.
 	c = NewCollector(CollectorConfig{})
-	c.Rich(OutputDisplayData, map[string]any{"image/png": "AAAA"}, nil, "", 0)
+	c.Rich(OutputDisplayData, Display{Data: map[string]any{"image/png": "AAAA"}})
 	assert.Empty(t, c.Result().Files)
 	assert.Equal(t, "[image/png output]", c.Result().Text())
 
 	// Bad base64 is reported, not fatal.
 	c = NewCollector(CollectorConfig{OutputDir: dir})
-	c.Rich(OutputDisplayData, map[string]any{"image/png": "%%%"}, nil, "", 0)
+	c.Rich(OutputDisplayData, Display{Data: map[string]any{"image/png": "%%%"}})
 	assert.Contains(t, c.Result().Text(), "could not save output")
 }
 

@@ -145,6 +145,10 @@ type Output struct {
 	// Files lists files saved from this output's mime bundle (images, html)
 	// in the executor's output directory.
 	Files []string `json:"files,omitempty"`
+	// Omitted notes the mime values of this output that were dropped over
+	// their cap (e.g. `"image/png" output of 62914560 bytes dropped (over the
+	// 10485760-byte cap)`).
+	Omitted []string `json:"omitted,omitempty"`
 }
 
 // Result is the outcome of one execution.

@@ -106,6 +106,9 @@ func (o Output) text() string {
 		} else if plain == "" && len(rich) > 0 {
 			fmt.Fprintf(&b, "[%s output]\n", strings.Join(rich, ", "))
 		}
+		for _, n := range o.Omitted {
+			fmt.Fprintf(&b, "[%s]\n", n)
+		}
 		return b.String()
 	}
 	return ""

@@ -60,7 +60,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newConfigCmd())
+	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newEvalCmd(), newConfigCmd())
 	// Bad flags and arguments are usage errors: exit 2, one line, a hint.
 	root.SetFlagErrorFunc(flagError)
 	for _, c := range root.Commands() {

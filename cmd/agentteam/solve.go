@@ -13,12 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentteam/agentteam/agents"
-	"github.com/agentteam/agentteam/executor/local"
-	"github.com/agentteam/agentteam/executor/session"
-	"github.com/agentteam/agentteam/llm"
-	"github.com/agentteam/agentteam/llm/openai"
 	"github.com/agentteam/agentteam/mcp"
-	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/solve"
 	"github.com/agentteam/agentteam/telemetry"
 )
@@ -187,41 +182,15 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	secrets := append([]string{s.Jupyter.Token, ep.APIKey}, mcpSecrets(s)...)
 	logger := newLogger(stderr, o.Verbose, secrets...)
 
-	var model llm.Client
-	replay := ep.Replay != ""
-	if replay {
-		r, err := llm.LoadReplay(ep.Replay)
-		if err != nil {
-			return usageErrorf("%v", err)
-		}
-		model = r
-	} else {
-		var temp *float32
-		if s.Model.Temperature > 0 {
-			t := float32(s.Model.Temperature)
-			temp = &t
-		}
-		c, err := openai.New(openai.Config{
-			BaseURL: ep.BaseURL, APIKey: ep.APIKey, Model: ep.Model, Temperature: temp,
-			MaxTokens: s.Model.MaxTokens, RequestTimeout: s.Model.RequestTimeout,
-			StreamIdleTimeout: s.Model.StreamIdleTimeout, MaxRetries: s.Model.MaxRetries, Logger: logger,
-		})
-		if err != nil {
-			return usageErrorf("%s", redact(err.Error(), secrets...))
-		}
-		if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
-			return err
-		}
-		model = c
+	model, err := newModel(ctx, s, ep, logger, secrets)
+	if err != nil {
+		return err
 	}
+	replay := ep.Replay != ""
 
 	files, err := taskFiles(o.Task, o.Files)
 	if err != nil {
 		return err
-	}
-	ps, err := prompts.New(prompts.Config{Dir: s.Prompts.Dir})
-	if err != nil {
-		return configError("prompts.dir: %v", err)
 	}
 
 	outDir := s.Output.Dir
@@ -234,8 +203,6 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
-	mem, _ := parseBytes(s.Sandbox.Memory)
-
 	// Tracing: a JSON-lines file with --trace, OTLP when the environment
 	// asks for it. Contents only with the GenAI opt-in variable.
 	tp, shutdownTrace, err := telemetry.NewProvider(ctx, telemetry.ProviderConfig{File: o.Trace, OTLP: telemetry.OTLPFromEnv(), Version: version})
@@ -282,36 +249,13 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		}
 	}
 
-	maxTurns := s.Team.MaxTurns
-	if maxTurns == 0 {
-		maxTurns = -1 // no bound
+	cfg, err := solveConfig(s, model, secrets, logger)
+	if err != nil {
+		return err
 	}
-	runner, err := solve.New(solve.Config{
-		Model:   model,
-		Prompts: ps,
-		Session: session.Config{
-			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
-			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
-			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
-			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
-		},
-		RemoteDir:   s.Jupyter.RemoteDir,
-		KeepRemote:  s.Jupyter.KeepRemote,
-		OutDir:      outDir,
-		MaxTurns:    maxTurns,
-		Timeout:     s.Team.Timeout,
-		ExecTimeout: s.Jupyter.Timeout,
-		MaxHistory:  s.Team.MaxHistory,
-		LoopLimit:   s.Team.LoopLimit,
-		Secrets:     secrets,
-		Version:     version,
-		Logger:      logger,
-		ToolCalls:   s.Model.ToolCalls,
-		Tools:       tools,
-		Tracer:      tracer,
-		Input:       input,
-		Approve:     approve,
-	})
+	cfg.OutDir = outDir
+	cfg.Tools, cfg.Tracer, cfg.Input, cfg.Approve = tools, tracer, input, approve
+	runner, err := solve.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -154,6 +154,7 @@ func TestSolveEndToEndEmbedded(t *testing.T) {
 	require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	assert.Contains(t, r.stdout, "── coder ──")
 	assert.Contains(t, r.stdout, "── summary ──\nfinished\n")
+	assert.Regexp(t, `tokens: \d+ \(prompt \d+, completion \d+\)`, r.stdout, "the endpoint's own token count")
 	assertOutputs(t, r)
 	assertModelSawError(t, srv)
 	assertNoSecrets(t, r, testKey)

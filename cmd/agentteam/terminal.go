@@ -139,6 +139,9 @@ func newMarkdownRenderer(color bool, profile termenv.Profile, width int) *glamou
 	style := styles.ASCIIStyleConfig
 	if color {
 		style = styles.DarkStyleConfig
+		if lightBackground() {
+			style = styles.LightStyleConfig
+		}
 	}
 	zero := uint(0)
 	style.Document.Margin = &zero
@@ -455,7 +458,11 @@ func (t *terminal) renderCode(lang, code string) {
 	formatter := map[termenv.Profile]string{termenv.TrueColor: "terminal16m", termenv.ANSI256: "terminal256", termenv.ANSI: "terminal16"}[t.profile]
 	if formatter != "" {
 		var b strings.Builder
-		if err := quick.Highlight(&b, code, lang, formatter, "monokai"); err == nil {
+		theme := "monokai"
+		if lightBackground() {
+			theme = "monokailight"
+		}
+		if err := quick.Highlight(&b, code, lang, formatter, theme); err == nil {
 			code = keepOnlySGR(b.String())
 		}
 	}
@@ -653,6 +660,19 @@ func dropKeyword(s string) string {
 }
 
 var reKeyword = regexp.MustCompile(`[ \t]*\b` + stopKeyword + `\b[.!]?`)
+
+// lightBackground reports whether the terminal says (in COLORFGBG, set by
+// rxvt, Konsole and others) that its background is light. Asking the
+// terminal itself would mean reading its answer from stdin.
+func lightBackground() bool {
+	v := os.Getenv("COLORFGBG")
+	i := strings.LastIndexByte(v, ';')
+	if i < 0 {
+		return false
+	}
+	bg, err := strconv.Atoi(v[i+1:])
+	return err == nil && (bg == 7 || bg >= 9 && bg <= 15)
+}
 
 // tidyRendered drops the padding glamour adds: spaces at the ends of lines
 // and blank lines around the text.

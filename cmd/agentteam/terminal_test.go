@@ -295,3 +295,16 @@ func TestUsageErrorUnderPTYIsRedOneLine(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Equal(t, "agentteam: the task must be one argument: quote it, as in agentteam solve \"Clean the data\" (see 'agentteam solve --help')\r\n", screen)
 }
+
+func TestLightBackgroundFromCOLORFGBG(t *testing.T) {
+	for v, want := range map[string]bool{"0;15": true, "0;default;7": true, "15;0": false, "7;8": false, "": false, "x;y": false} {
+		t.Setenv("COLORFGBG", v)
+		assert.Equal(t, want, lightBackground(), v)
+	}
+	t.Setenv("COLORFGBG", "0;15")
+	var buf bytes.Buffer
+	tm := newTerminalWith(&buf, io.Discard, termOptions{TTY: true, Color: true, Width: 80})
+	out := feed(tm, append(chunks("coder", "```python\nimport os\n```\n", 4), agents.NewText("coder", ""))...)
+	assert.NotContains(t, out, "38;5;231m", "no white code on a light background")
+	assert.Contains(t, out, "import")
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -75,6 +76,7 @@ type conn struct {
 	kernelID string
 	session  string
 	log      *slog.Logger
+	lim      decodeLimits
 
 	mu       sync.Mutex
 	ws       *websocket.Conn
@@ -90,6 +92,10 @@ type conn struct {
 	cancel context.CancelFunc
 	done   chan struct{} // reader finished
 }
+
+// maxFrameBytes is the largest websocket frame read; a larger one closes the
+// connection.
+const maxFrameBytes = 1 << 30
 
 // writeTimeout bounds one websocket write.
 const writeTimeout = 20 * time.Second
@@ -147,18 +153,20 @@ func (c *Client) dial(ctx context.Context, kernelID, session string) (*websocket
 		}
 		return nil, c.transportError(ctx, "GET", "api/kernels/"+kernelID+"/channels", err)
 	}
-	ws.SetReadLimit(256 << 20)
+	// Frames are decoded as they are read and capped while reading, so
+	// their size costs time, not memory.
+	ws.SetReadLimit(maxFrameBytes)
 	return ws, nil
 }
 
-func (c *Client) openConn(ctx context.Context, kernelID string, log *slog.Logger) (*conn, error) {
+func (c *Client) openConn(ctx context.Context, kernelID string, lim decodeLimits, log *slog.Logger) (*conn, error) {
 	session := newID()
 	ws, err := c.dial(ctx, kernelID, session)
 	if err != nil {
 		return nil, err
 	}
 	k := &conn{
-		c: c, kernelID: kernelID, session: session, log: log,
+		c: c, kernelID: kernelID, session: session, log: log, lim: lim,
 		ws: ws, pending: map[string]*inbox{}, attached: make(chan struct{}),
 		out: make(chan outFrame), quit: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -302,9 +310,27 @@ func (k *conn) waitReattach(old *websocket.Conn, limit time.Duration) (*websocke
 
 func (k *conn) readLoop() {
 	defer close(k.done)
+	dec := newDecoder(k.lim)
 	for {
 		ws, _ := k.current()
-		_, data, err := ws.ReadMessage()
+		typ, r, err := ws.NextReader()
+		if err == nil && typ != websocket.TextMessage {
+			// Binary frames (the v1 protocol, which is not offered) are
+			// skipped.
+			_, err = io.Copy(io.Discard, r)
+			continue
+		}
+		var m message
+		if err == nil {
+			err = dec.decode(r, &m)
+			if errors.Is(err, errSyntax) {
+				// Skip the rest of a frame that is not a kernel message.
+				k.log.Debug("undecodable kernel message", "err", err)
+				if _, err = io.Copy(io.Discard, r); err == nil {
+					continue
+				}
+			}
+		}
 		if err != nil {
 			k.mu.Lock()
 			closing := k.closing
@@ -321,19 +347,13 @@ func (k *conn) readLoop() {
 		if rt := k.readTimeout(); rt > 0 {
 			_ = ws.SetReadDeadline(time.Now().Add(rt))
 		}
-		var m message
-		if err := json.Unmarshal(data, &m); err != nil {
-			k.log.Debug("undecodable kernel message", "err", err)
-			continue
-		}
 		k.route(&m)
 	}
 }
 
 func (k *conn) route(m *message) {
 	if m.Header.MsgType == "status" && m.Channel == "iopub" {
-		var st statusContent
-		_ = json.Unmarshal(m.Content, &st)
+		st := m.Content
 		var ev error
 		switch st.ExecutionState {
 		case "restarting", "autorestarting":

@@ -1,7 +1,7 @@
 package jupyter
 
 import (
-	"encoding/json"
+	"bytes"
 	"strings"
 	"testing"
 
@@ -35,11 +35,13 @@ func FuzzDecodeMessage(f *testing.F) {
 		ex := &execution{col: col}
 		// A frame may hold one message; feed it twice to exercise merging,
 		// display updates and clearing.
+		dec := newDecoder(decodeLimits{text: 256, mime: 1 << 10})
 		for i := 0; i < 2; i++ {
 			var m message
-			if err := json.Unmarshal(data, &m); err != nil {
+			if err := dec.decode(bytes.NewReader(data), &m); err != nil {
 				return
 			}
+			checkCaps(t, &m, 256, 1<<10)
 			ex.handle(&m)
 		}
 		res := col.Result()
@@ -53,4 +55,23 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		_ = text
 	})
+}
+
+// checkCaps fails when a decoded message holds more than its caps allow.
+func checkCaps(t *testing.T, m *message, text int, mime int64) {
+	t.Helper()
+	marker := int64(len("\n... [ bytes of output truncated] ...\n") + 20)
+	if n := int64(len(m.Content.Text.Head) + len(m.Content.Text.Tail)); n > 3*int64(text) {
+		t.Fatalf("stream text keeps %d bytes, cap %d", n, text)
+	}
+	for _, s := range append([]string{m.Content.EName, m.Content.EValue}, m.Content.Traceback...) {
+		if int64(len(s)) > 3*int64(text)+marker {
+			t.Fatalf("error text keeps %d bytes, cap %d", len(s), text)
+		}
+	}
+	for k, v := range m.Content.Data {
+		if s, ok := v.(string); ok && int64(len(s)) > 3*mime+marker && int64(len(s)) > 3*int64(text)+marker {
+			t.Fatalf("%s keeps %d bytes, caps %d/%d", k, len(s), text, mime)
+		}
+	}
 }

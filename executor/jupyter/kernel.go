@@ -2,7 +2,6 @@ package jupyter
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -56,8 +55,17 @@ type KernelConfig struct {
 	// they are not saved.
 	OutputDir string
 	// MaxOutputBytes caps the text kept per output (head and tail are kept);
-	// zero means executor.DefaultMaxOutputBytes, negative means no cap.
+	// zero means executor.DefaultMaxOutputBytes, negative means no cap. Text
+	// is cut while it is read, so a long output costs no more memory.
 	MaxOutputBytes int
+	// MaxMimeBytes caps each value of a display other than text (images,
+	// html, unknown types): a larger one is dropped while it is read, and the
+	// drop noted in the output. Zero means executor.DefaultMaxMimeBytes,
+	// negative means no cap.
+	MaxMimeBytes int64
+	// MaxRichBytes caps the total of such values kept from one execution;
+	// zero means executor.DefaultMaxRichBytes, negative means no cap.
+	MaxRichBytes int64
 	// Logger receives debug logs; nil means the client's logger.
 	Logger *slog.Logger
 }
@@ -103,6 +111,15 @@ func NewKernel(ctx context.Context, cfg KernelConfig) (*Kernel, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
+	if cfg.MaxOutputBytes == 0 {
+		cfg.MaxOutputBytes = executor.DefaultMaxOutputBytes
+	}
+	if cfg.MaxMimeBytes == 0 {
+		cfg.MaxMimeBytes = executor.DefaultMaxMimeBytes
+	}
+	if cfg.MaxRichBytes == 0 {
+		cfg.MaxRichBytes = executor.DefaultMaxRichBytes
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = cfg.Client.log
@@ -138,6 +155,11 @@ func (k *Kernel) setID(id string) {
 	k.idMu.Unlock()
 }
 
+// limits are the caps the websocket's decoder applies while reading.
+func (k *Kernel) limits() decodeLimits {
+	return decodeLimits{text: k.cfg.MaxOutputBytes, mime: k.cfg.MaxMimeBytes}
+}
+
 // start starts a fresh kernel and connects to it.
 func (k *Kernel) start(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, k.cfg.StartTimeout)
@@ -171,7 +193,7 @@ func (k *Kernel) connect(ctx context.Context) error {
 	defer cancel()
 	budget := 2 * time.Second
 	for {
-		cn, err := k.c.openConn(sctx, k.ID(), k.log)
+		cn, err := k.c.openConn(sctx, k.ID(), k.limits(), k.log)
 		if err != nil {
 			if sctx.Err() != nil && ctx.Err() == nil {
 				return fmt.Errorf("kernel %s did not answer within the start timeout (%s)", k.ID(), k.cfg.StartTimeout)
@@ -452,6 +474,8 @@ func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, la
 		OutputDir:      k.cfg.OutputDir,
 		FilePrefix:     fmt.Sprintf("%s-%d", shortID(k.ID()), k.runs),
 		MaxOutputBytes: k.cfg.MaxOutputBytes,
+		MaxMimeBytes:   k.cfg.MaxMimeBytes,
+		MaxRichBytes:   k.cfg.MaxRichBytes,
 		OnOutput:       func(o executor.Output) { ex.pending = append(ex.pending, o) },
 	})
 	col := ex.col
@@ -564,46 +588,29 @@ func (e *execution) drain() error {
 }
 
 func (e *execution) handle(m *message) {
+	c := &m.Content
 	switch m.Header.MsgType {
 	case "status":
-		var c statusContent
-		_ = json.Unmarshal(m.Content, &c)
 		if c.ExecutionState == "idle" {
 			e.idle = true
 		}
 	case "execute_input":
-		var c inputContent
-		_ = json.Unmarshal(m.Content, &c)
 		if c.ExecutionCount > 0 {
 			e.count = c.ExecutionCount
 		}
 	case "stream":
-		var c streamContent
-		_ = json.Unmarshal(m.Content, &c)
-		e.col.Stream(c.Name, c.Text)
+		e.col.StreamCut(c.Name, c.Text)
 	case "execute_result":
-		var c richContent
-		_ = json.Unmarshal(m.Content, &c)
-		e.col.Rich(executor.OutputExecuteResult, c.Data, c.Metadata, c.Transient.DisplayID, c.ExecutionCount)
+		e.col.Rich(executor.OutputExecuteResult, display(c, c.ExecutionCount))
 	case "display_data":
-		var c richContent
-		_ = json.Unmarshal(m.Content, &c)
-		e.col.Rich(executor.OutputDisplayData, c.Data, c.Metadata, c.Transient.DisplayID, 0)
+		e.col.Rich(executor.OutputDisplayData, display(c, 0))
 	case "update_display_data":
-		var c richContent
-		_ = json.Unmarshal(m.Content, &c)
-		e.col.UpdateDisplay(c.Transient.DisplayID, c.Data, c.Metadata)
+		e.col.UpdateDisplay(display(c, 0))
 	case "clear_output":
-		var c clearContent
-		_ = json.Unmarshal(m.Content, &c)
 		e.col.Clear(c.Wait)
 	case "error":
-		var c errorContent
-		_ = json.Unmarshal(m.Content, &c)
 		e.col.Error(c.EName, c.EValue, c.Traceback)
 	case "execute_reply":
-		var c replyContent
-		_ = json.Unmarshal(m.Content, &c)
 		e.replied = true
 		if c.ExecutionCount > 0 {
 			e.count = c.ExecutionCount
@@ -617,6 +624,10 @@ func (e *execution) handle(m *message) {
 			e.replyErr = &executor.Output{Type: executor.OutputError, EName: name, EValue: executor.StripANSI(value)}
 		}
 	}
+}
+
+func display(c *content, count int) executor.Display {
+	return executor.Display{Data: c.Data, Metadata: c.Metadata, DisplayID: c.DisplayID, ExecutionCount: count, Omitted: c.Omitted}
 }
 
 // stop interrupts a running execution after a timeout or cancellation; if

@@ -3,7 +3,6 @@ package jupyter
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"time"
 )
 
@@ -19,13 +18,13 @@ type msgHeader struct {
 	Version  string `json:"version,omitempty"`
 }
 
-// message is a kernel message as JSON over the websocket.
+// message is a kernel message as read from the websocket (see decoder):
+// only the fields this client uses.
 type message struct {
-	Header       msgHeader       `json:"header"`
-	ParentHeader msgHeader       `json:"parent_header"`
-	Metadata     map[string]any  `json:"metadata"`
-	Content      json.RawMessage `json:"content"`
-	Channel      string          `json:"channel"`
+	Header       msgHeader
+	ParentHeader msgHeader
+	Content      content
+	Channel      string
 }
 
 // outMessage is a message we send.
@@ -69,44 +68,4 @@ type executeRequest struct {
 	UserExpressions map[string]any `json:"user_expressions"`
 	AllowStdin      bool           `json:"allow_stdin"`
 	StopOnError     bool           `json:"stop_on_error"`
-}
-
-type statusContent struct {
-	ExecutionState string `json:"execution_state"`
-}
-
-type streamContent struct {
-	Name string `json:"name"`
-	Text string `json:"text"`
-}
-
-type richContent struct {
-	Data      map[string]any `json:"data"`
-	Metadata  map[string]any `json:"metadata"`
-	Transient struct {
-		DisplayID string `json:"display_id"`
-	} `json:"transient"`
-	ExecutionCount int `json:"execution_count"`
-}
-
-type errorContent struct {
-	EName     string   `json:"ename"`
-	EValue    string   `json:"evalue"`
-	Traceback []string `json:"traceback"`
-}
-
-type clearContent struct {
-	Wait bool `json:"wait"`
-}
-
-type replyContent struct {
-	Status         string   `json:"status"`
-	ExecutionCount int      `json:"execution_count"`
-	EName          string   `json:"ename"`
-	EValue         string   `json:"evalue"`
-	Traceback      []string `json:"traceback"`
-}
-
-type inputContent struct {
-	ExecutionCount int `json:"execution_count"`
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/agentteam/agentteam/executor/local"
+	"github.com/agentteam/agentteam/executor/session"
+	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/llm/openai"
+	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/solve"
+)
+
+// newModel returns the model client the settings name: the recorded
+// session of a replay file, or an OpenAI-compatible endpoint, checked to
+// answer at all.
+func newModel(ctx context.Context, s *Settings, ep *endpoint, logger *slog.Logger, secrets []string) (llm.Client, error) {
+	if ep.Replay != "" {
+		r, err := llm.LoadReplay(ep.Replay)
+		if err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+		return r, nil
+	}
+	var temp *float32
+	if s.Model.Temperature > 0 {
+		t := float32(s.Model.Temperature)
+		temp = &t
+	}
+	c, err := openai.New(openai.Config{
+		BaseURL: ep.BaseURL, APIKey: ep.APIKey, Model: ep.Model, Temperature: temp,
+		MaxTokens: s.Model.MaxTokens, RequestTimeout: s.Model.RequestTimeout,
+		StreamIdleTimeout: s.Model.StreamIdleTimeout, MaxRetries: s.Model.MaxRetries, Logger: logger,
+	})
+	if err != nil {
+		return nil, usageErrorf("%s", redact(err.Error(), secrets...))
+	}
+	if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// solveConfig is the pipeline the settings describe, shared by solve and
+// eval; the caller sets where the outputs go.
+func solveConfig(s *Settings, model llm.Client, secrets []string, logger *slog.Logger) (solve.Config, error) {
+	ps, err := prompts.New(prompts.Config{Dir: s.Prompts.Dir})
+	if err != nil {
+		return solve.Config{}, configError("prompts.dir: %v", err)
+	}
+	mem, _ := parseBytes(s.Sandbox.Memory)
+	maxTurns := s.Team.MaxTurns
+	if maxTurns == 0 {
+		maxTurns = -1 // no bound
+	}
+	return solve.Config{
+		Model:   model,
+		Prompts: ps,
+		Session: session.Config{
+			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
+			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
+			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
+			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
+		},
+		RemoteDir:   s.Jupyter.RemoteDir,
+		KeepRemote:  s.Jupyter.KeepRemote,
+		MaxTurns:    maxTurns,
+		Timeout:     s.Team.Timeout,
+		ExecTimeout: s.Jupyter.Timeout,
+		MaxHistory:  s.Team.MaxHistory,
+		LoopLimit:   s.Team.LoopLimit,
+		Secrets:     secrets,
+		Version:     version,
+		Logger:      logger,
+		ToolCalls:   s.Model.ToolCalls,
+	}, nil
+}
