@@ -49,14 +49,16 @@ type terminal struct {
 	secrets  []string
 	enc      *json.Encoder
 
-	mu      sync.Mutex
-	speaker string    // whose streamed text is being printed
-	md      *mdStream // the speaker's text not yet rendered
-	lineOut bool      // the last thing written ended a line
-	shown   int       // output characters shown for the current execution
-	lines   map[string]*lineBuffer
-	spin    *spinner
-	gap     bool // a blank line is due before the next segment of the turn
+	mu       sync.Mutex
+	speaker  string    // whose streamed text is being printed
+	md       *mdStream // the speaker's text not yet rendered
+	lineOut  bool      // the last thing written ended a line
+	shown    int       // output characters shown for the current execution
+	lines    map[string]*lineBuffer
+	spin     *spinner
+	gap      bool        // a blank line is due before the next segment of the turn
+	thinking *lineBuffer // the speaker's reasoning not yet shown
+	thought  bool        // the speaker's reasoning was streamed
 
 	glam    *glamour.TermRenderer
 	profile termenv.Profile
@@ -249,7 +251,7 @@ func (t *terminal) show(m *agents.Message) {
 	case agents.KindChunk:
 		t.speak(m.Source, m.Content)
 	case agents.KindText:
-		t.said(m.Source, m.Content)
+		t.said(m.Source, m.Content, m.Reasoning)
 	case agents.KindCodeGeneration:
 		t.running()
 	case agents.KindOutput:
@@ -264,13 +266,86 @@ func (t *terminal) show(m *agents.Message) {
 		}
 	case agents.KindStop:
 		t.stopped(m.Content)
+	case agents.KindReasoning:
+		t.think(m.Source, m.Reasoning+m.Content)
 	case agents.KindToolCall:
+		// The code of run_python/run_shell calls is shown like fenced code.
 		t.toolCalls(m)
 	case agents.KindToolResult:
-		t.toolResults(m)
+		for _, r := range m.ToolResults {
+			t.aside(m.Source, "← "+r.Name+": "+truncateRunes(r.Content, 500), r.IsError)
+		}
 	case agents.KindHandoff:
+		// A question to the user is shown whole.
 		t.handoff(m)
 	}
+}
+
+// think shows a piece of a model's reasoning as it streams: dimmed, by
+// whole lines, before the reply.
+func (t *terminal) think(source, piece string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.quiet || piece == "" {
+		return
+	}
+	if t.speaker != source {
+		t.header(source)
+	}
+	t.thought = true
+	if t.thinking == nil {
+		t.thinking = &lineBuffer{}
+	}
+	t.printThought(t.thinking.add(piece))
+	if t.tty && t.spin == nil {
+		t.startSpin(source + " is thinking")
+	}
+}
+
+func (t *terminal) printThought(text string) {
+	text = strings.Trim(dropKeyword(t.clean(text)), "\n")
+	if strings.TrimSpace(text) == "" {
+		return
+	}
+	t.endLine()
+	for _, l := range strings.Split(text, "\n") {
+		t.write(t.dimS.Render("  "+l) + "\n")
+	}
+	t.gap = true
+}
+
+// flushThinking ends a reasoning before the reply.
+func (t *terminal) flushThinking() {
+	if t.thinking != nil {
+		t.printThought(t.thinking.flush())
+		t.thinking = nil
+	}
+}
+
+// aside shows one line about what an agent did (a tool call, a handoff).
+func (t *terminal) aside(source, line string, isErr bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.quiet {
+		return
+	}
+	if t.speaker != source {
+		t.header(source)
+	}
+	t.flushThinking()
+	t.endLine()
+	st := t.dimS
+	if isErr {
+		st = t.errS
+	}
+	t.write(st.Render(t.clean(strings.ReplaceAll(line, "\n", " "))) + "\n")
+}
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // speak shows a piece of a speaker's streaming text.
@@ -280,10 +355,13 @@ func (t *terminal) speak(source, chunk string) {
 	if t.quiet {
 		return
 	}
-	if t.speaker != source || t.md == nil {
+	if t.speaker != source {
 		t.header(source)
+	}
+	if t.md == nil {
 		t.md = &mdStream{}
 	}
+	t.flushThinking()
 	t.render(t.md.feed(chunk))
 	if t.tty && t.spin == nil {
 		t.startSpin(source + " is writing")
@@ -291,7 +369,7 @@ func (t *terminal) speak(source, chunk string) {
 }
 
 // said shows a speaker's whole message (the end of what it streamed).
-func (t *terminal) said(source, content string) {
+func (t *terminal) said(source, content, reasoning string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.quiet {
@@ -316,9 +394,15 @@ func (t *terminal) said(source, content string) {
 		t.waitFor("")
 		return
 	}
-	if t.speaker != source || t.md == nil {
-		// Not streamed (e.g. a replay without chunks): all of it at once.
+	if t.speaker != source {
 		t.header(source)
+	}
+	t.flushThinking()
+	if !t.thought && reasoning != "" {
+		t.printThought(reasoning) // not streamed
+	}
+	if t.md == nil {
+		// Not streamed (e.g. a replay without chunks): all of it at once.
 		t.md = &mdStream{}
 		t.render(t.md.feed(content))
 	}
@@ -380,6 +464,7 @@ func (t *terminal) waitFor(next string) {
 func (t *terminal) header(name string) {
 	t.stopSpin()
 	t.flushOutput()
+	t.flushThinking()
 	if t.md != nil {
 		t.render(t.md.finish())
 		t.md = nil
@@ -397,6 +482,7 @@ func (t *terminal) header(name string) {
 	}
 	t.speaker = name
 	t.gap = false
+	t.thought = false
 }
 
 // render prints finished segments of a speaker's text: prose as markdown,

@@ -308,3 +308,35 @@ func TestLightBackgroundFromCOLORFGBG(t *testing.T) {
 	assert.NotContains(t, out, "38;5;231m", "no white code on a light background")
 	assert.Contains(t, out, "import")
 }
+
+func TestTerminalReasoningToolsAndHandoffs(t *testing.T) {
+	var buf bytes.Buffer
+	tm := newTerminalWith(&buf, io.Discard, termOptions{TTY: true, Color: true, Width: 80})
+	var msgs []*agents.Message
+	for _, p := range []string{"Let me th", "ink.\nThe data has \x1b]0;x\x07 dates.\nI will say TERMINATE lat", "er"} {
+		msgs = append(msgs, &agents.Message{Kind: agents.KindReasoning, Source: "planner", Reasoning: p})
+	}
+	msgs = append(msgs, chunks("planner", "1. Load it.", 4)...)
+	msgs = append(msgs, &agents.Message{Kind: agents.KindText, Source: "planner", Content: "1. Load it.", Reasoning: "Let me think.\n…"})
+	msgs = append(msgs,
+		&agents.Message{Kind: agents.KindToolCall, Source: "coder", ToolCalls: []llm.ToolCall{{ID: "1", Name: "run_python", Arguments: `{"code":"print(1)"}`}}},
+		&agents.Message{Kind: agents.KindToolResult, Source: "coder", ToolResults: []agents.ToolResult{{Name: "run_python", Content: "Trace\x1b[2J", IsError: true}}},
+		&agents.Message{Kind: agents.KindHandoff, Source: "coder", Target: "planner"},
+	)
+	out := feed(tm, msgs...)
+	plain := regexp.MustCompile("(\r[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏][^\r]*)+\r\x1b\\[2K").ReplaceAllString(out, "")
+	plain = regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(plain, "")
+	assert.Equal(t, 1, strings.Count(plain, "▌ planner"), plain)
+	assert.Contains(t, plain, "  Let me think.\n  The data has ^[]0;x^G dates.\n  I will say later\n\n1. Load it.", plain)
+	assert.Contains(t, out, tm.dimS.Render("  Let me think."), "reasoning is dimmed")
+	assert.NotContains(t, out, "TERMINATE")
+	assert.Equal(t, 1, strings.Count(plain, "Let me think."), "streamed reasoning is not shown twice")
+	assert.Contains(t, plain, "▌ coder\n→ run_python({\"code\":\"print(1)\"})\n← run_python: Trace^[[2J\n→ hands over to planner\n")
+	assert.Contains(t, out, tm.errS.Render("← run_python: Trace^[[2J"), "a failed tool call is an error")
+
+	// A reply that was not streamed shows its reasoning once, before it.
+	buf.Reset()
+	tm = newTerminalWith(&buf, io.Discard, termOptions{})
+	out = feed(tm, &agents.Message{Kind: agents.KindText, Source: "coder", Content: "Done.", Reasoning: "Short thought."})
+	assert.Equal(t, "\n── coder ──\n  Short thought.\n\nDone.\n", out)
+}

@@ -50,24 +50,6 @@ func (t *terminal) toolCalls(m *agents.Message) {
 	}
 }
 
-// toolResults shows the results of tools an agent ran itself.
-func (t *terminal) toolResults(m *agents.Message) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.quiet {
-		return
-	}
-	for _, r := range m.ToolResults {
-		t.endLine()
-		text := t.clean(clip(strings.TrimSpace(r.Content), maxShownToolText))
-		if r.IsError {
-			t.write(t.errS.Render("← "+t.clean(r.Name)+": "+text) + "\n")
-		} else {
-			t.write(t.dimS.Render("← "+t.clean(r.Name)+": "+text) + "\n")
-		}
-	}
-}
-
 // handoff shows an agent handing the conversation over (to the user: a
 // question).
 func (t *terminal) handoff(m *agents.Message) {
