@@ -276,8 +276,11 @@ func (t *terminal) show(m *agents.Message) {
 			t.aside(m.Source, "← "+r.Name+": "+truncateRunes(r.Content, 500), r.IsError)
 		}
 	case agents.KindHandoff:
-		// A question to the user is shown whole.
-		t.handoff(m)
+		if m.Target == agents.SourceUser {
+			t.aside(m.Source, "→ asks you: "+m.Content, false)
+		} else {
+			t.aside(m.Source, "→ hands over to "+m.Target, false)
+		}
 	}
 }
 

@@ -12,18 +12,8 @@ import (
 	"github.com/agentteam/agentteam/agents"
 )
 
-// maxShownToolText bounds the arguments and results of tools shown live.
-const maxShownToolText = 600
-
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
-
-// toolCalls shows the tools a speaker calls: code for run_python and
-// run_shell, the name and arguments for others.
+// toolCalls shows the tools a speaker calls: the code of run_python and
+// run_shell like a fenced block, other calls as one line.
 func (t *terminal) toolCalls(m *agents.Message) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -35,6 +25,7 @@ func (t *terminal) toolCalls(m *agents.Message) {
 		t.md = &mdStream{}
 		t.render(t.md.feed(m.Content))
 	}
+	t.flushThinking()
 	// What was streamed so far comes first; the response that follows
 	// must not print it again.
 	t.render(t.md.finish())
@@ -46,25 +37,9 @@ func (t *terminal) toolCalls(m *agents.Message) {
 			t.renderCode(b.Language, b.Code)
 			continue
 		}
-		t.write(t.dimS.Render("→ "+t.clean(c.Name)+" "+t.clean(clip(c.Arguments, maxShownToolText))) + "\n")
+		line := "→ " + c.Name + "(" + truncateRunes(c.Arguments, 200) + ")"
+		t.write(t.dimS.Render(t.clean(strings.ReplaceAll(line, "\n", " "))) + "\n")
 	}
-}
-
-// handoff shows an agent handing the conversation over (to the user: a
-// question).
-func (t *terminal) handoff(m *agents.Message) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.quiet {
-		return
-	}
-	if t.md != nil {
-		t.render(t.md.finish())
-		t.md = nil
-	}
-	t.endLine()
-	t.write(t.warnS.Render("→ "+t.clean(m.Source)+" asks "+t.clean(m.Target)+": "+t.clean(strings.TrimSpace(m.Content))) + "\n")
-	t.speaker = ""
 }
 
 // ask prints a question for the person at the terminal (stderr in --json
