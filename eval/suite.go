@@ -92,8 +92,17 @@ func Load(dir string) (*Suite, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// A suite comes from elsewhere: its tables must stay inside it, so
+	// that a linked table cannot copy another file of this machine into
+	// the kernel's workspace (or onto a remote server).
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSuite, err)
+	}
+	defer root.Close()
+	tablesRel := filepath.Base(s.TablesDir)
 	seen := map[int]bool{}
-	var noLabel, noTable []string
+	var noLabel, noTable, outside []string
 	for _, q := range s.Questions {
 		if seen[q.ID] {
 			return nil, fmt.Errorf("%w: question id %d appears twice in %s", ErrSuite, q.ID, s.QuestionsFile)
@@ -105,9 +114,19 @@ func Load(dir string) (*Suite, error) {
 		if !safeName(q.FileName) {
 			return nil, fmt.Errorf("%w: question %d names the table %q, which is not a plain file name", ErrSuite, q.ID, q.FileName)
 		}
-		if st, err := os.Stat(filepath.Join(s.TablesDir, q.FileName)); err != nil || !st.Mode().IsRegular() {
+		st, err := root.Stat(filepath.Join(tablesRel, q.FileName))
+		if err != nil {
+			if _, serr := os.Stat(filepath.Join(s.TablesDir, q.FileName)); serr == nil {
+				outside = append(outside, fmt.Sprintf("%s (question %d)", q.FileName, q.ID))
+				continue
+			}
+		}
+		if err != nil || !st.Mode().IsRegular() {
 			noTable = append(noTable, fmt.Sprintf("%s (question %d)", q.FileName, q.ID))
 		}
+	}
+	if len(outside) > 0 {
+		return nil, fmt.Errorf("%w: in %s, %s leads outside the suite directory (a symbolic link); copy the table into the suite", ErrSuite, s.TablesDir, strings.Join(first(outside, 5), ", "))
 	}
 	if len(noLabel) > 0 {
 		return nil, fmt.Errorf("%w: %s has no label for question %s", ErrSuite, s.LabelsFile, strings.Join(first(noLabel, 5), ", "))

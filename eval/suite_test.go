@@ -76,3 +76,61 @@ func TestLoadSaysWhatIsMissing(t *testing.T) {
 	_, err = Load(filepath.Join(dir, "q-labels.jsonl"))
 	assert.ErrorContains(t, err, "is a file")
 }
+
+// A suite is data from elsewhere: a table that is a symbolic link (or sits
+// under a linked directory) leading outside the suite would copy any file
+// the user can read (an SSH key, a credentials file) into the kernel's
+// workspace, and onto a remote Jupyter server.
+func TestLoadRefusesTablesThatLeadOutsideTheSuite(t *testing.T) {
+	outside := t.TempDir()
+	secret := filepath.Join(outside, "id_rsa")
+	require.NoError(t, os.WriteFile(secret, []byte("PRIVATE KEY\n"), 0o600))
+
+	suite := func(t *testing.T, fileName string) string {
+		dir := t.TempDir()
+		q := `{"id": 1, "question": "Print the file.", "file_name": "` + fileName + `"}` + "\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "q-questions.jsonl"), []byte(q), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "q-labels.jsonl"), []byte(`{"id": 1, "common_answers": [["x", "1"]]}`+"\n"), 0o644))
+		return dir
+	}
+
+	t.Run("linked table", func(t *testing.T) {
+		dir := suite(t, "data.csv")
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "tables"), 0o755))
+		require.NoError(t, os.Symlink(secret, filepath.Join(dir, "tables", "data.csv")))
+		_, err := Load(dir)
+		assert.ErrorIs(t, err, ErrSuite)
+		assert.ErrorContains(t, err, "data.csv (question 1) leads outside the suite directory")
+	})
+	t.Run("linked tables directory", func(t *testing.T) {
+		dir := suite(t, "id_rsa")
+		require.NoError(t, os.Symlink(outside, filepath.Join(dir, "tables")))
+		_, err := Load(dir)
+		assert.ErrorIs(t, err, ErrSuite)
+		assert.ErrorContains(t, err, "leads outside the suite directory")
+	})
+	t.Run("linked subdirectory", func(t *testing.T) {
+		dir := suite(t, "sub/id_rsa")
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "tables"), 0o755))
+		require.NoError(t, os.Symlink(outside, filepath.Join(dir, "tables", "sub")))
+		_, err := Load(dir)
+		assert.ErrorIs(t, err, ErrSuite)
+		assert.ErrorContains(t, err, "leads outside the suite directory")
+	})
+	t.Run("absolute link to a system file", func(t *testing.T) {
+		dir := suite(t, "passwd.csv")
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "tables"), 0o755))
+		require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(dir, "tables", "passwd.csv")))
+		_, err := Load(dir)
+		assert.ErrorContains(t, err, "leads outside the suite directory")
+	})
+	t.Run("link inside the suite is fine", func(t *testing.T) {
+		dir := suite(t, "data.csv")
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "tables"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "shared.csv"), []byte("x\n1\n"), 0o644))
+		require.NoError(t, os.Symlink("../shared.csv", filepath.Join(dir, "tables", "data.csv")))
+		s, err := Load(dir)
+		require.NoError(t, err)
+		assert.Len(t, s.Questions, 1)
+	})
+}

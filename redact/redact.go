@@ -125,6 +125,21 @@ func (r *Redactor) Add(secrets ...string) {
 	r.m.Store(newMatcher(pats))
 }
 
+// With returns a new Redactor that knows r's secrets and the given ones;
+// r itself is unchanged (e.g. one per run, adding that run's own token).
+func (r *Redactor) With(secrets ...string) *Redactor {
+	n := &Redactor{}
+	if r != nil {
+		r.mu.Lock()
+		for s := range r.secrets {
+			secrets = append(secrets, s)
+		}
+		r.mu.Unlock()
+	}
+	n.Add(secrets...)
+	return n
+}
+
 // Len is the number of secrets known.
 func (r *Redactor) Len() int {
 	if r == nil {

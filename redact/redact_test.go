@@ -75,6 +75,15 @@ func TestEnvSecrets(t *testing.T) {
 	assert.Equal(t, "[REDACTED] [REDACTED] [REDACTED] [REDACTED] /root/keyfile-not-secret abc", out)
 }
 
+func TestWith(t *testing.T) {
+	base := New("base-secret-1")
+	run := base.With("run-token-123")
+	assert.Equal(t, "[REDACTED] [REDACTED]", run.String("base-secret-1 run-token-123"))
+	assert.Equal(t, "[REDACTED] run-token-123", base.String("base-secret-1 run-token-123"), "the parent is unchanged")
+	var nilR *Redactor
+	assert.Equal(t, "[REDACTED]", nilR.With("run-token-123").String("run-token-123"))
+}
+
 func TestAddLater(t *testing.T) {
 	r := New()
 	var b bytes.Buffer

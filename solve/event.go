@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
 )
 
@@ -157,6 +158,9 @@ type Summary struct {
 	OutputDir string
 	// Files are the files the code wrote, relative to OutputDir/files.
 	Files []string
+	// Skipped are the files the code wrote that were not copied (too
+	// large, links, ...), with the reason.
+	Skipped []session.Skipped
 	// FinalAnswer is the team's final answer; "" unless Finished.
 	FinalAnswer string
 	// Model is the model name; Replay is true when answers were replayed.

@@ -3,22 +3,29 @@ package solve
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/executor/notebook"
+	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/team"
 )
 
@@ -35,6 +42,21 @@ type Header struct {
 	Where     string
 	Version   string
 	Started   time.Time
+	// Unsandboxed is true when the embedded kernel was asked to run
+	// without its sandbox; the report, the transcript and the notebook say
+	// so.
+	Unsandboxed bool
+}
+
+// OutputConfig configures NewOutputWith. Zero values are defaults.
+type OutputConfig struct {
+	// Redactor removes secrets from every byte the Output writes (nil:
+	// none known).
+	Redactor *redact.Redactor
+	// MaxFileBytes bounds each file CollectFiles copies into files/, and
+	// MaxFilesBytes all of them (0: session.DefaultMaxFileBytes and
+	// session.DefaultMaxTotalBytes; negative: no bound).
+	MaxFileBytes, MaxFilesBytes int64
 }
 
 // Output writes a run's outputs into a directory as the run goes:
@@ -54,13 +76,16 @@ type Header struct {
 type Output struct {
 	dir      string
 	filesDir string
-	secrets  []string
+	red      *redact.Redactor
+	cfg      OutputConfig
 
 	mu         sync.Mutex
 	hdr        Header
 	nb         *notebook.Notebook
 	transcript *os.File
+	trw        *redact.Writer
 	tr         *team.Transcript
+	skipped    []session.Skipped
 	step       int              // code cells so far
 	asked      bool             // an agent asked the user, whose answer is next
 	pending    []*notebook.Cell // cells of the step that is running
@@ -75,9 +100,14 @@ type Output struct {
 }
 
 // NewOutput creates dir (and dir/files) and starts the transcript and
-// notebook. Text equal to any of secrets is replaced by [REDACTED] in every
-// file.
+// notebook. Every secret (in the forms package redact knows) is replaced
+// by [REDACTED] in every file.
 func NewOutput(dir string, hdr Header, secrets ...string) (*Output, error) {
+	return NewOutputWith(dir, hdr, OutputConfig{Redactor: redact.New(secrets...)})
+}
+
+// NewOutputWith is NewOutput with a redactor and limits.
+func NewOutputWith(dir string, hdr Header, cfg OutputConfig) (*Output, error) {
 	filesDir := filepath.Join(dir, "files")
 	if err := os.MkdirAll(filesDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
@@ -92,9 +122,16 @@ func NewOutput(dir string, hdr Header, secrets ...string) (*Output, error) {
 	if hdr.Version == "" {
 		hdr.Version = Version
 	}
-	o := &Output{dir: dir, filesDir: filesDir, secrets: secrets, hdr: hdr, nb: notebook.New(), transcript: f,
+	o := &Output{dir: dir, filesDir: filesDir, red: cfg.Redactor, cfg: cfg, hdr: hdr, nb: notebook.New(), transcript: f,
 		seenFig: map[[32]byte]bool{}}
-	o.tr = team.NewTranscript(&redactWriter{w: f, secrets: secrets})
+	o.trw = o.red.Writer(f)
+	o.tr = team.NewTranscript(o.trw)
+	// The transcript starts with a record of the run.
+	rec, _ := json.Marshal(map[string]any{"event": "run", "task": hdr.Task, "model": hdr.Model, "replay": hdr.Replay,
+		"sandboxed": hdr.Sandboxed, "unsandboxed": hdr.Unsandboxed, "kernel": hdr.Where, "version": hdr.Version,
+		"started": hdr.Started.UTC().Format(time.RFC3339)})
+	_, _ = o.trw.Write(append(rec, '\n'))
+	_ = o.trw.Flush()
 	o.nb.AddMarkdown(o.redact(titleCell(hdr)))
 	o.setMetadata(nil, "")
 	o.flushNotebook()
@@ -107,7 +144,7 @@ func (o *Output) Dir() string { return o.dir }
 // FilesDir is the directory of figures and collected files.
 func (o *Output) FilesDir() string { return o.filesDir }
 
-func (o *Output) redact(s string) string { return redact(s, o.secrets...) }
+func (o *Output) redact(s string) string { return o.red.String(s) }
 
 func titleCell(h Header) string {
 	var b strings.Builder
@@ -134,6 +171,9 @@ func titleCell(h Header) string {
 		where = " (" + EscapeMarkdown(h.Where) + ")"
 	}
 	fmt.Fprintf(&b, "**Sandboxed kernel:** %s%s\n", sandbox, where)
+	if h.Unsandboxed {
+		b.WriteString("\n" + unsandboxedNote + "\n")
+	}
 	return b.String()
 }
 
@@ -168,31 +208,8 @@ func (o *Output) AddInspection(code string, res *executor.Result) {
 	o.flushNotebook()
 }
 
-func (o *Output) redactResult(r *executor.Result) *executor.Result {
-	if len(o.secrets) == 0 || r == nil {
-		return r
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return r
-	}
-	var out executor.Result
-	if json.Unmarshal([]byte(o.redactJSON(string(b))), &out) != nil {
-		return r
-	}
-	return &out
-}
-
-// redactJSON removes secrets from JSON text (where they may be escaped).
-func (o *Output) redactJSON(s string) string {
-	secrets := append([]string(nil), o.secrets...)
-	for _, sec := range o.secrets {
-		if b, err := json.Marshal(sec); err == nil {
-			secrets = append(secrets, strings.Trim(string(b), `"`))
-		}
-	}
-	return redact(s, secrets...)
-}
+// redactResult is r: the notebook is redacted as a whole when written.
+func (o *Output) redactResult(r *executor.Result) *executor.Result { return r }
 
 // Add records one event: messages go to the transcript, and the notebook
 // follows the conversation.
@@ -207,6 +224,7 @@ func (o *Output) Add(ev Event) {
 		return
 	}
 	o.tr.Write(m)
+	_ = o.trw.Flush()
 	changed := false
 	switch m.Kind {
 	case agents.KindText:
@@ -358,9 +376,64 @@ func (o *Output) saveFigures(ex agents.CodeExecution) {
 		}
 		o.seenFig[sum] = true
 		n++
-		files, _ := executor.SaveOutputFiles(o.filesDir, fmt.Sprintf("step%02d-fig%d", o.step, n), img)
-		o.figures = append(o.figures, files...)
+		if f := o.saveImage(fmt.Sprintf("step%02d-fig%d", o.step, n), img); f != "" {
+			o.figures = append(o.figures, f)
+		}
 	}
+}
+
+// imageTypes are the figure types saved to files/, with their extensions.
+var imageTypes = []struct{ mime, ext string }{{"image/png", ".png"}, {"image/jpeg", ".jpg"}, {"image/svg+xml", ".svg"}}
+
+// saveImage writes the one image in img into files/ as base+extension,
+// secrets removed, and returns its path ("" when nothing was written).
+func (o *Output) saveImage(base string, img map[string]any) string {
+	for _, t := range imageTypes {
+		v, ok := img[t.mime]
+		if !ok {
+			continue
+		}
+		var data []byte
+		s := mimeText(v)
+		if t.mime == "image/svg+xml" {
+			data = []byte(s)
+		} else {
+			var err error
+			if data, err = base64.StdEncoding.DecodeString(strings.Map(dropSpace, s)); err != nil {
+				return ""
+			}
+		}
+		p := filepath.Join(o.filesDir, base+t.ext)
+		if err := os.WriteFile(p, o.red.Bytes(data), 0o644); err != nil {
+			return ""
+		}
+		return p
+	}
+	return ""
+}
+
+func mimeText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		var b strings.Builder
+		for _, l := range x {
+			if s, ok := l.(string); ok {
+				b.WriteString(s)
+			}
+		}
+		return b.String()
+	}
+	return ""
+}
+
+func dropSpace(r rune) rune {
+	switch r {
+	case '\n', '\r', ' ', '\t':
+		return -1
+	}
+	return r
 }
 
 // markPending keeps the cells that were running when the run stopped, with
@@ -389,6 +462,9 @@ func (o *Output) setMetadata(s *Summary, _ string) {
 		"sandboxed": o.hdr.Sandboxed,
 		"started":   o.hdr.Started.UTC().Format(time.RFC3339),
 	}
+	if o.hdr.Unsandboxed {
+		md["sandbox_disabled"] = true
+	}
 	if s != nil {
 		md["stop_cause"] = string(s.Cause)
 		md["stop_reason"] = o.redact(s.Reason)
@@ -401,40 +477,182 @@ func (o *Output) setMetadata(s *Summary, _ string) {
 	o.nb.Metadata["agentteam"] = md
 }
 
+// flushNotebook writes the notebook, secrets removed, atomically (a
+// temporary file renamed over it).
 func (o *Output) flushNotebook() {
-	if err := notebook.WriteFile(filepath.Join(o.dir, "notebook.ipynb"), o.nb); err != nil && o.err == nil {
+	if err := o.writeNotebook(); err != nil && o.err == nil {
 		o.err = err
 	}
 }
 
-// CollectFiles copies every file the code wrote in the kernel's working
-// directory into files/, except the inputs and hidden files, and returns
-// their relative paths.
-func (o *Output) CollectFiles(ctx context.Context, k Kernel, inputs map[string]bool) []string {
-	files, err := k.ListFiles(ctx)
+func (o *Output) writeNotebook() error {
+	path := filepath.Join(o.dir, "notebook.ipynb")
+	f, err := os.CreateTemp(o.dir, ".notebook.ipynb.*.tmp")
 	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	w := o.red.Writer(f)
+	err = notebook.Write(w, o.nb)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// collector is what CollectFiles uses of a kernel when it has it: a
+// bounded, link-safe copy (*session.Session has it).
+type collector interface {
+	Collect(ctx context.Context, cfg session.CollectConfig) (*session.Collected, error)
+}
+
+// CollectFiles copies every file the code wrote in the kernel's working
+// directory into files/, except the inputs and hidden files, secrets
+// removed and within the limits (see OutputConfig), and returns their
+// relative paths. What it skipped, and why, goes into report.md.
+func (o *Output) CollectFiles(ctx context.Context, k Kernel, inputs map[string]bool) []string {
+	cfg := session.CollectConfig{
+		MaxFileBytes:  o.cfg.MaxFileBytes,
+		MaxTotalBytes: o.cfg.MaxFilesBytes,
+		Skip:          func(rel string) bool { return inputs[rel] },
+		Create:        o.createFile,
+		Remove: func(rel string) {
+			if p, err := o.filePath(rel); err == nil {
+				os.Remove(p)
+			}
+		},
+	}
+	var got *session.Collected
+	var err error
+	if c, ok := k.(collector); ok {
+		got, err = c.Collect(ctx, cfg)
+	} else {
+		got, err = collectByDownload(ctx, k, cfg)
+	}
+	if got == nil {
 		return nil
 	}
-	var got []string
+	var paths []string
+	for _, f := range got.Files {
+		paths = append(paths, f.Path)
+	}
+	o.mu.Lock()
+	o.skipped = append(o.skipped, got.Skipped...)
+	if err != nil {
+		o.skipped = append(o.skipped, session.Skipped{Path: "(the rest)", Reason: "collecting stopped: " + o.redact(err.Error())})
+	}
+	o.mu.Unlock()
+	sort.Strings(paths)
+	return paths
+}
+
+// filePath is where a collected file goes: below files/, or an error for
+// a name that would leave it.
+func (o *Output) filePath(rel string) (string, error) {
+	c := path.Clean(rel)
+	if rel == "" || path.IsAbs(c) || c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.ContainsRune(c, 0) {
+		return "", fmt.Errorf("%q is not a relative path", rel)
+	}
+	return filepath.Join(o.filesDir, filepath.FromSlash(c)), nil
+}
+
+// createFile opens files/rel for writing through the redactor.
+func (o *Output) createFile(rel string) (io.WriteCloser, error) {
+	p, err := o.filePath(rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &redactedFile{w: o.red.Writer(f), f: f}, nil
+}
+
+type redactedFile struct {
+	w *redact.Writer
+	f *os.File
+}
+
+func (r *redactedFile) Write(p []byte) (int, error) { return r.w.Write(p) }
+func (r *redactedFile) Close() error {
+	err := r.w.Flush()
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// collectByDownload collects from a kernel without Collect: by listing and
+// Download, skipping by the listed sizes.
+func collectByDownload(ctx context.Context, k Kernel, cfg session.CollectConfig) (*session.Collected, error) {
+	files, err := k.ListFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	per, total := cfg.MaxFileBytes, cfg.MaxTotalBytes
+	if per == 0 {
+		per = session.DefaultMaxFileBytes
+	}
+	if total == 0 {
+		total = session.DefaultMaxTotalBytes
+	}
+	res := &session.Collected{}
 	for _, f := range files {
 		rel := path.Clean(f.Path)
-		if inputs[rel] || strings.HasPrefix(rel, ".") || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
+		if cfg.Skip(rel) || strings.HasPrefix(rel, ".") {
+			continue
+		}
+		switch {
+		case per > 0 && f.Size > per:
+			res.Skipped = append(res.Skipped, session.Skipped{Path: rel, Size: f.Size, Reason: session.ReasonTooLarge})
+			continue
+		case total > 0 && res.Bytes+f.Size > total:
+			res.Skipped = append(res.Skipped, session.Skipped{Path: rel, Size: f.Size, Reason: session.ReasonTotal})
 			continue
 		}
 		data, err := k.Download(ctx, rel)
 		if err != nil {
+			res.Skipped = append(res.Skipped, session.Skipped{Path: rel, Size: f.Size, Reason: session.ReasonUnreadable + ": " + err.Error()})
 			continue
 		}
-		dst := filepath.Join(o.filesDir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if (per > 0 && int64(len(data)) > per) || (total > 0 && res.Bytes+int64(len(data)) > total) {
+			res.Skipped = append(res.Skipped, session.Skipped{Path: rel, Size: int64(len(data)), Reason: session.ReasonTooLarge})
 			continue
 		}
-		if os.WriteFile(dst, data, 0o644) == nil {
-			got = append(got, rel)
+		w, err := cfg.Create(rel)
+		if err != nil {
+			res.Skipped = append(res.Skipped, session.Skipped{Path: rel, Size: f.Size, Reason: "could not be written: " + err.Error()})
+			continue
 		}
+		_, werr := w.Write(data)
+		if cerr := w.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			cfg.Remove(rel)
+			res.Skipped = append(res.Skipped, session.Skipped{Path: rel, Size: f.Size, Reason: "could not be written: " + werr.Error()})
+			continue
+		}
+		res.Bytes += int64(len(data))
+		res.Files = append(res.Files, session.FileInfo{Path: rel, Size: int64(len(data)), ModTime: f.ModTime})
 	}
-	sort.Strings(got)
-	return got
+	return res, nil
 }
 
 // FinalAnswer is the final answer (the prose of the last message that
@@ -530,6 +748,9 @@ func (o *Output) Close(s *Summary) error {
 	if s.OutputDir == "" {
 		s.OutputDir = o.dir
 	}
+	if s.Skipped == nil {
+		s.Skipped = o.skipped
+	}
 	if s.Cause != Finished {
 		o.nb.AddMarkdown("*Stopped: " + EscapeMarkdown(o.redact(s.Reason)) + "*")
 	}
@@ -566,6 +787,42 @@ func Why(s *Summary) string {
 	return s.Reason
 }
 
+// unsandboxedNote is said at the top of the report and the notebook of a
+// run whose embedded kernel ran without the sandbox.
+const unsandboxedNote = "> **Warning:** the kernel ran without the sandbox (turned off in the configuration): its code had the same access to this machine as agentteam itself."
+
+// maxSkippedListed bounds the skipped files report.md lists one by one.
+const maxSkippedListed = 200
+
+// EscapeName shows a file name (or other short text from the kernel) as
+// itself on one line of markdown: control characters (a newline, an
+// escape) are written as Go escapes (\n, \x1b), then markdown is escaped.
+func EscapeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError, r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0, r == 0x2028, r == 0x2029,
+			r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return EscapeMarkdown(b.String())
+}
+
+// linkPath is a relative path as a markdown link target: every byte that
+// is not plainly safe is percent-encoded.
+func linkPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = strings.ReplaceAll(url.PathEscape(s), "(", "%28")
+		parts[i] = strings.ReplaceAll(parts[i], ")", "%29")
+	}
+	return strings.Join(parts, "/")
+}
+
 // Report is the text of report.md for a run that ended with s; dir is the
 // output directory (figures and files are listed from dir/files).
 func Report(h Header, s *Summary, dir string) string {
@@ -573,6 +830,9 @@ func Report(h Header, s *Summary, dir string) string {
 	fmt.Fprintf(&b, "# agentteam report\n\n**Task:**\n\n%s\n\n", quoteBlock(EscapeMarkdown(h.Task)))
 	if h.Replay {
 		b.WriteString("> This run replayed recorded model answers; no model was called.\n\n")
+	}
+	if h.Unsandboxed {
+		b.WriteString(unsandboxedNote + "\n\n")
 	}
 	if s.Cause == Finished && s.FinalAnswer != "" {
 		b.WriteString("## Final answer\n\n" + EscapeProse(s.FinalAnswer) + "\n\n")
@@ -607,13 +867,28 @@ func Report(h Header, s *Summary, dir string) string {
 	if len(figures) > 0 {
 		b.WriteString("## Figures\n\n")
 		for _, f := range figures {
-			fmt.Fprintf(&b, "![%s](<%s>)\n\n", EscapeMarkdown(path.Base(f)), f)
+			fmt.Fprintf(&b, "![%s](%s)\n\n", EscapeName(path.Base(f)), linkPath(f))
 		}
 	}
 	if len(others) > 0 {
 		b.WriteString("## Files\n\n")
 		for _, f := range others {
-			fmt.Fprintf(&b, "- [%s](<%s>)\n", EscapeMarkdown(strings.TrimPrefix(f, "files/")), f)
+			fmt.Fprintf(&b, "- [%s](%s)\n", EscapeName(strings.TrimPrefix(f, "files/")), linkPath(f))
+		}
+		b.WriteString("\n")
+	}
+	if len(s.Skipped) > 0 {
+		b.WriteString("## Files not copied\n\nThe code wrote these, but they are not in files/:\n\n")
+		for i, k := range s.Skipped {
+			if i == maxSkippedListed {
+				fmt.Fprintf(&b, "- … and %d more\n", len(s.Skipped)-i)
+				break
+			}
+			size := ""
+			if k.Size > 0 {
+				size = fmt.Sprintf(" (%d bytes)", k.Size)
+			}
+			fmt.Fprintf(&b, "- %s%s: %s\n", EscapeName(k.Path), size, EscapeName(k.Reason))
 		}
 		b.WriteString("\n")
 	}
@@ -626,8 +901,6 @@ func Report(h Header, s *Summary, dir string) string {
 		EscapeMarkdown(s.Reason), s.Step, s.Turns, tokens, s.Duration.Round(time.Millisecond), EscapeMarkdown(h.Model))
 	return b.String()
 }
-
-var _ io.Writer = (*redactWriter)(nil)
 
 // usageOf sums the usage of a run's messages.
 func usageOf(total *llm.Usage, m *agents.Message) *llm.Usage {

@@ -35,6 +35,7 @@ import (
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/team"
 	"github.com/agentteam/agentteam/telemetry"
 )
@@ -135,6 +136,18 @@ type Config struct {
 	// Secrets never appear in an event's text, an output file or an error
 	// (replaced by [REDACTED]); add the API key and the Jupyter token.
 	Secrets []string
+	// Redactor, when set, knows more secrets (e.g. redact.FromEnv), and a
+	// run adds its own to it (Secrets, the Jupyter token, the token of the
+	// embedded server it starts), so that a caller's logger and terminal
+	// sharing it learn them too. A service running many runs should give
+	// each its own (see redact.Redactor.With), or leave it nil: then each
+	// run makes one.
+	Redactor *redact.Redactor
+	// MaxFileBytes bounds each file of the kernel's working directory
+	// copied into files/, MaxFilesBytes all of them together (0: the
+	// defaults of session.CollectConfig, 100 MiB and 1 GiB; negative: no
+	// bound). Skipped files are listed in report.md.
+	MaxFileBytes, MaxFilesBytes int64
 	// Sandboxed and Where describe the kernel for the notebook's title when
 	// Kernel or NewKernel is used (with Session they are worked out).
 	Sandboxed bool
@@ -233,7 +246,12 @@ var errStopped = errors.New("the caller stopped the run")
 // outputs written before Run returns.
 func (r *Runner) Run(ctx context.Context, task Task) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
-		ru := &run{r: r, cfg: &r.cfg, log: r.log, start: time.Now(), replay: isReplay(r.cfg.Model), yield: yield, alive: true}
+		ru := &run{r: r, cfg: &r.cfg, log: r.log, start: time.Now(), replay: isReplay(r.cfg.Model), yield: yield, alive: true,
+			red: r.cfg.Redactor}
+		if ru.red == nil {
+			ru.red = redact.New()
+		}
+		ru.red.Add(append([]string{r.cfg.Session.Token}, r.cfg.Secrets...)...)
 		ru.do(ctx, task)
 	}
 }
@@ -253,6 +271,7 @@ type run struct {
 	alive  bool
 	cancel context.CancelCauseFunc
 	out    *Output
+	red    *redact.Redactor
 	id     string
 }
 
@@ -271,7 +290,7 @@ func runID(id string) (string, error) {
 	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b), nil
 }
 
-func (ru *run) secrets() []string { return ru.cfg.Secrets }
+func (ru *run) redact(s string) string { return ru.red.String(s) }
 
 // emit passes an event on (and to the outputs); once the consumer is gone
 // the run is cancelled and nothing more is yielded.
@@ -283,7 +302,7 @@ func (ru *run) emit(ev Event) {
 		return
 	}
 	if ev.Type == EventStatus || ev.Type == EventNote {
-		ev.Text = redact(ev.Text, ru.secrets()...)
+		ev.Text = ru.redact(ev.Text)
 	}
 	if !ru.yield(ev, nil) {
 		ru.alive = false
@@ -335,9 +354,10 @@ func (ru *run) do(parent context.Context, task Task) {
 	for _, f := range files {
 		names = append(names, f.Name)
 	}
+	unsandboxed := ru.cfg.Kernel == nil && ru.cfg.NewKernel == nil && ru.cfg.Session.URL == "" && ru.cfg.Session.Sandbox.Disabled
 	hdr := Header{Task: task.Text, Inputs: names, Model: sum.Model, Replay: ru.replay, Sandboxed: sandboxed,
-		Where: where, Version: ru.cfg.Version, Started: ru.start}
-	out, err := NewOutput(outDir, hdr, ru.secrets()...)
+		Where: where, Version: ru.cfg.Version, Started: ru.start, Unsandboxed: unsandboxed}
+	out, err := NewOutputWith(outDir, hdr, OutputConfig{Redactor: ru.red, MaxFileBytes: ru.cfg.MaxFileBytes, MaxFilesBytes: ru.cfg.MaxFilesBytes})
 	if err != nil {
 		ru.fail(sum, KernelError, err)
 		return
@@ -474,9 +494,9 @@ func (ru *run) finish(ctx, runCtx context.Context, sum *Summary, k Kernel, input
 	case sum.Cause == "":
 		sum.Cause, sum.Reason = MaxTurns, fmt.Sprintf("%d turns reached", ru.cfg.MaxTurns)
 	}
-	sum.Reason = redact(sum.Reason, ru.secrets()...)
+	sum.Reason = ru.redact(sum.Reason)
 	if sum.Err != nil {
-		sum.Err = &redactedError{msg: redact(sum.Err.Error(), ru.secrets()...), err: sum.Err}
+		sum.Err = &redactedError{msg: ru.redact(sum.Err.Error()), err: sum.Err}
 	}
 	if k != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -497,8 +517,8 @@ func (ru *run) finish(ctx, runCtx context.Context, sum *Summary, k Kernel, input
 
 // fail ends a run that could not start.
 func (ru *run) fail(sum *Summary, cause StopCause, err error) {
-	sum.Cause, sum.Err = cause, &redactedError{msg: redact(err.Error(), ru.secrets()...), err: err}
-	sum.Reason = redact(errorText(err), ru.secrets()...)
+	sum.Cause, sum.Err = cause, &redactedError{msg: ru.redact(err.Error()), err: err}
+	sum.Reason = ru.redact(errorText(err))
 	sum.Duration = time.Since(ru.start)
 	if ru.yield(Event{Type: EventSummary, Summary: sum}, nil) {
 		ru.yield(Event{}, &Error{Cause: cause, Err: sum.Err})
@@ -608,6 +628,9 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 	s, err := session.Open(ctx, scfg)
 	if err != nil {
 		return nil, nil, err
+	}
+	if srv := s.Server(); srv != nil {
+		ru.red.Add(srv.Token())
 	}
 	return s, closeIt(s), nil
 }

@@ -1,11 +1,9 @@
 package solve
 
 import (
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // stopWord is what an agent says when the task is done.
@@ -116,29 +114,3 @@ func TruncateMiddle(s string, max int) string {
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
-}
-
-// redactWriter removes secrets from everything written through it. Each
-// Write must carry whole lines (a JSON encoder's writes do).
-type redactWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	secrets []string
-}
-
-func (r *redactWriter) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, err := io.WriteString(r.w, redact(string(p), r.secrets...)); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}

@@ -137,7 +137,7 @@ func printConfig(w io.Writer, s *Settings, v *viper.Viper, flags *pflag.FlagSet,
 	} else {
 		b.WriteString("# API key: none found (set OPENAI_API_KEY or AGENTTEAM_API_KEY, or name a variable with --api-key-env)\n")
 	}
-	_, err = io.WriteString(w, redact(b.String(), append([]string{s.Jupyter.Token}, mcpSecrets(s)...)...))
+	_, err = io.WriteString(w, redactText(b.String(), append([]string{s.Jupyter.Token}, mcpSecrets(s)...)...))
 	return err
 }
 

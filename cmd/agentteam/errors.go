@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 
 	charmlog "github.com/charmbracelet/log"
@@ -19,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/redact"
 )
 
 // exitError carries a process exit status with its error.
@@ -97,7 +97,7 @@ func redactErr(err error, secrets ...string) error {
 	if err == nil {
 		return nil
 	}
-	msg := redact(err.Error(), secrets...)
+	msg := redactText(err.Error(), secrets...)
 	if msg == err.Error() {
 		return err
 	}
@@ -108,46 +108,31 @@ func redactErr(err error, secrets ...string) error {
 	return errors.New(msg)
 }
 
-func redact(s string, secrets ...string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
+// redactText removes the given secrets, and those of the environment (see
+// package redact), from s.
+func redactText(s string, secrets ...string) string {
+	return redact.FromEnv(os.Environ(), secrets...).String(s)
 }
 
-// redactWriter removes secrets from everything written through it; with
-// terminal set, also every escape sequence but colours (log lines can quote
-// kernel output or model text).
-type redactWriter struct {
-	mu       sync.Mutex
-	w        io.Writer
-	secrets  []string
-	terminal bool
-}
+// sgrWriter drops every escape sequence but colours from what is written
+// through it (log lines can quote kernel output or model text).
+type sgrWriter struct{ w io.Writer }
 
-func (r *redactWriter) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := redact(string(p), r.secrets...)
-	if r.terminal {
-		s = keepOnlySGR(s)
-	}
-	if _, err := io.WriteString(r.w, s); err != nil {
+func (s sgrWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(s.w, keepOnlySGR(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
 // newLogger returns the CLI's logger: charmbracelet/log on stderr, debug
-// level with --verbose, secrets removed from every line.
-func newLogger(w io.Writer, verbose bool, secrets ...string) *slog.Logger {
+// level with --verbose, every line through red.
+func newLogger(w io.Writer, verbose bool, red *redact.Redactor) *slog.Logger {
 	level := charmlog.InfoLevel
 	if verbose {
 		level = charmlog.DebugLevel
 	}
-	h := charmlog.NewWithOptions(&redactWriter{w: w, secrets: secrets, terminal: true}, charmlog.Options{
+	h := charmlog.NewWithOptions(sgrWriter{red.Writer(w)}, charmlog.Options{
 		Level:           level,
 		ReportTimestamp: verbose,
 		Prefix:          "agentteam",

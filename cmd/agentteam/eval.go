@@ -172,8 +172,8 @@ func runEval(ctx context.Context, o *evalOptions, s *Settings, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	secrets := []string{s.Jupyter.Token, ep.APIKey}
-	logger := newLogger(stderr, o.Verbose, secrets...)
+	red := newRedactor(s, ep)
+	logger := newLogger(stderr, o.Verbose, red)
 
 	// The model: one client for every question, or a recorded session per
 	// question from a replay directory.
@@ -196,12 +196,12 @@ func runEval(ctx context.Context, o *evalOptions, s *Settings, stdout, stderr io
 		}
 	}
 	if replayDir == "" {
-		if shared, err = newModel(ctx, s, ep, logger, secrets); err != nil {
+		if shared, err = newModel(ctx, s, ep, logger, red); err != nil {
 			return err
 		}
 		modelName = shared.ModelName()
 	}
-	base, err := solveConfig(s, shared, secrets, logger)
+	base, err := solveConfig(s, shared, red, logger)
 	if err != nil {
 		return err
 	}
@@ -219,6 +219,8 @@ func runEval(ctx context.Context, o *evalOptions, s *Settings, stdout, stderr io
 
 	solveOne := func(ctx context.Context, q eval.Question, task, table, dir string) (eval.Attempt, error) {
 		cfg := base
+		// Each run adds its embedded server's token to a redactor of its own.
+		cfg.Redactor = red.With()
 		if replayDir != "" {
 			r, err := llm.LoadReplay(filepath.Join(replayDir, strconv.Itoa(q.ID)+".md"))
 			if err != nil {

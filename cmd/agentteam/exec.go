@@ -18,6 +18,7 @@ import (
 	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/notebook"
 	"github.com/agentteam/agentteam/executor/session"
+	"github.com/agentteam/agentteam/redact"
 )
 
 // execOptions are the flags of `agentteam exec`.
@@ -167,7 +168,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		return usageErrorf("timeouts must not be negative")
 	}
 
-	logger := newLogger(stderr, o.Verbose, o.Token)
+	logger := newLogger(stderr, o.Verbose, redact.FromEnv(os.Environ(), o.Token))
 	outDir := o.OutputDir
 	if outDir != "" {
 		if abs, err := filepath.Abs(outDir); err == nil {

@@ -3,19 +3,35 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/llm/openai"
 	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/solve"
 )
+
+// newRedactor is the one redactor for every byte a run writes: the key (in
+// replay mode too, when its variable is set), the Jupyter token and the
+// secret-looking variables of the environment; a run adds its embedded
+// server's token.
+func newRedactor(s *Settings, ep *endpoint) *redact.Redactor {
+	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
+	if s.Model.APIKeyEnv != "" {
+		red.Add(os.Getenv(s.Model.APIKeyEnv))
+	}
+	// MCP servers' header and environment values (tokens, often).
+	red.Add(mcpSecrets(s)...)
+	return red
+}
 
 // newModel returns the model client the settings name: the recorded
 // session of a replay file, or an OpenAI-compatible endpoint, checked to
 // answer at all.
-func newModel(ctx context.Context, s *Settings, ep *endpoint, logger *slog.Logger, secrets []string) (llm.Client, error) {
+func newModel(ctx context.Context, s *Settings, ep *endpoint, logger *slog.Logger, red *redact.Redactor) (llm.Client, error) {
 	if ep.Replay != "" {
 		r, err := llm.LoadReplay(ep.Replay)
 		if err != nil {
@@ -34,7 +50,7 @@ func newModel(ctx context.Context, s *Settings, ep *endpoint, logger *slog.Logge
 		StreamIdleTimeout: s.Model.StreamIdleTimeout, MaxRetries: s.Model.MaxRetries, Logger: logger,
 	})
 	if err != nil {
-		return nil, usageErrorf("%s", redact(err.Error(), secrets...))
+		return nil, usageErrorf("%s", red.String(err.Error()))
 	}
 	if err := checkEndpoint(ctx, ep.BaseURL); err != nil {
 		return nil, err
@@ -44,12 +60,13 @@ func newModel(ctx context.Context, s *Settings, ep *endpoint, logger *slog.Logge
 
 // solveConfig is the pipeline the settings describe, shared by solve and
 // eval; the caller sets where the outputs go.
-func solveConfig(s *Settings, model llm.Client, secrets []string, logger *slog.Logger) (solve.Config, error) {
+func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *slog.Logger) (solve.Config, error) {
 	ps, err := prompts.New(prompts.Config{Dir: s.Prompts.Dir})
 	if err != nil {
 		return solve.Config{}, configError("prompts.dir: %v", err)
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
+	maxFile, maxFiles := s.Output.fileLimits()
 	maxTurns := s.Team.MaxTurns
 	if maxTurns == 0 {
 		maxTurns = -1 // no bound
@@ -63,16 +80,18 @@ func solveConfig(s *Settings, model llm.Client, secrets []string, logger *slog.L
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
 		},
-		RemoteDir:   s.Jupyter.RemoteDir,
-		KeepRemote:  s.Jupyter.KeepRemote,
-		MaxTurns:    maxTurns,
-		Timeout:     s.Team.Timeout,
-		ExecTimeout: s.Jupyter.Timeout,
-		MaxHistory:  s.Team.MaxHistory,
-		LoopLimit:   s.Team.LoopLimit,
-		Secrets:     secrets,
-		Version:     version,
-		Logger:      logger,
-		ToolCalls:   s.Model.ToolCalls,
+		RemoteDir:     s.Jupyter.RemoteDir,
+		KeepRemote:    s.Jupyter.KeepRemote,
+		MaxTurns:      maxTurns,
+		Timeout:       s.Team.Timeout,
+		ExecTimeout:   s.Jupyter.Timeout,
+		MaxHistory:    s.Team.MaxHistory,
+		LoopLimit:     s.Team.LoopLimit,
+		Redactor:      red,
+		MaxFileBytes:  maxFile,
+		MaxFilesBytes: maxFiles,
+		Version:       version,
+		Logger:        logger,
+		ToolCalls:     s.Model.ToolCalls,
 	}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/agentteam/agentteam/redact"
 )
 
 func TestSanitizeText(t *testing.T) {
@@ -89,7 +91,7 @@ func TestLineBufferCollapsesProgressAcrossOutputs(t *testing.T) {
 
 func TestLoggerLinesAreSanitized(t *testing.T) {
 	var buf strings.Builder
-	log := newLogger(&buf, false, "sk-log-secret")
+	log := newLogger(&buf, false, redact.New("sk-log-secret"))
 	log.Info("cell said \x1b]0;title\x07", "output", "a\x1b[2Jb sk-log-secret")
 	out := buf.String()
 	assert.NotContains(t, out, "\x1b]")

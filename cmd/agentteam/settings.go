@@ -87,6 +87,24 @@ type PromptSettings struct {
 type OutputSettings struct {
 	Dir            string `mapstructure:"dir" yaml:"dir"`
 	MaxOutputBytes int    `mapstructure:"max_output_bytes" yaml:"max_output_bytes"`
+	// MaxFileBytes bounds each file copied into files/, MaxFilesBytes all
+	// of them together (sizes like 100MiB; 0: no bound).
+	MaxFileBytes  string `mapstructure:"max_file_bytes" yaml:"max_file_bytes"`
+	MaxFilesBytes string `mapstructure:"max_files_bytes" yaml:"max_files_bytes"`
+}
+
+// fileLimits are the output.max_file_bytes and output.max_files_bytes
+// limits as session.CollectConfig takes them (negative: none).
+func (o OutputSettings) fileLimits() (perFile, total int64) {
+	perFile, _ = parseBytes(o.MaxFileBytes)
+	total, _ = parseBytes(o.MaxFilesBytes)
+	if perFile == 0 {
+		perFile = -1
+	}
+	if total == 0 {
+		total = -1
+	}
+	return perFile, total
 }
 
 func defaultSettings() map[string]any {
@@ -119,6 +137,8 @@ func defaultSettings() map[string]any {
 		"prompts.dir":               "",
 		"output.dir":                "",
 		"output.max_output_bytes":   65536,
+		"output.max_file_bytes":     "100MiB",
+		"output.max_files_bytes":    "1GiB",
 		"mcp.servers":               []any{},
 	}
 }
@@ -295,6 +315,12 @@ func validate(s *Settings) error {
 	}
 	if _, err := parseBytes(s.Sandbox.Memory); err != nil {
 		return configError("sandbox.memory: %v", err)
+	}
+	if _, err := parseBytes(s.Output.MaxFileBytes); err != nil {
+		return configError("output.max_file_bytes: %v", err)
+	}
+	if _, err := parseBytes(s.Output.MaxFilesBytes); err != nil {
+		return configError("output.max_files_bytes: %v", err)
 	}
 	names := map[string]bool{}
 	for i, srv := range s.MCP.Servers {

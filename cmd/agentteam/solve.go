@@ -177,12 +177,10 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	// Secrets that must never be printed: the Jupyter token, the key, and
-	// the MCP servers' header and environment values.
-	secrets := append([]string{s.Jupyter.Token, ep.APIKey}, mcpSecrets(s)...)
-	logger := newLogger(stderr, o.Verbose, secrets...)
+	red := newRedactor(s, ep)
+	logger := newLogger(stderr, o.Verbose, red)
 
-	model, err := newModel(ctx, s, ep, logger, secrets)
+	model, err := newModel(ctx, s, ep, logger, red)
 	if err != nil {
 		return err
 	}
@@ -207,7 +205,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	// asks for it. Contents only with the GenAI opt-in variable.
 	tp, shutdownTrace, err := telemetry.NewProvider(ctx, telemetry.ProviderConfig{File: o.Trace, OTLP: telemetry.OTLPFromEnv(), Version: version})
 	if err != nil {
-		return usageErrorf("--trace: %s", redact(err.Error(), secrets...))
+		return usageErrorf("--trace: %s", red.String(err.Error()))
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -216,7 +214,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	}()
 	var tracer *telemetry.Tracer
 	if tp != nil {
-		tracer = telemetry.New(tp, telemetry.Options{CaptureContent: telemetry.CaptureContentFromEnv(), Secrets: secrets})
+		tracer = telemetry.New(tp, telemetry.Options{CaptureContent: telemetry.CaptureContentFromEnv(), Redact: red.String})
 	}
 
 	// Tools of MCP servers.
@@ -226,13 +224,13 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		ts, err := mcp.Open(mctx, s.MCP.Servers)
 		cancel()
 		if err != nil {
-			return errors.New(oneLineText(redact(err.Error(), secrets...)))
+			return errors.New(oneLineText(red.String(err.Error())))
 		}
 		defer ts.Close()
 		tools = ts.Tools
 	}
 
-	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, secrets...)
+	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, red)
 	var input agents.InputFunc
 	var approve agents.ApprovalFunc
 	if o.Interactive || o.Approve {
@@ -249,7 +247,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		}
 	}
 
-	cfg, err := solveConfig(s, model, secrets, logger)
+	cfg, err := solveConfig(s, model, red, logger)
 	if err != nil {
 		return err
 	}
@@ -260,6 +258,11 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		return err
 	}
 
+	if !s.Sandbox.Enabled && s.Jupyter.URL == "" {
+		// On stderr, whatever the mode (-q and --json too).
+		fmt.Fprintln(ui.err, "agentteam: WARNING: the kernel runs without the sandbox (--no-sandbox, sandbox.enabled: false or AGENTTEAM_SANDBOX_ENABLED=false): code the model writes, or a data file talks it into, runs with your user's full access to this machine.")
+		_ = ui.errw.Flush()
+	}
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
 	}
@@ -281,7 +284,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	case ctx.Err() != nil:
 		return interrupted(ctx)
 	case sum == nil && runErr != nil:
-		return errors.New(oneLineText(redact(runErr.Error(), secrets...)))
+		return errors.New(oneLineText(red.String(runErr.Error())))
 	case sum == nil:
 		return errors.New("the run ended without a summary")
 	case sum.Cause == solve.ModelError || sum.Cause == solve.KernelError:

@@ -203,7 +203,7 @@ func TestSolveMaxTurnsWritesOutputs(t *testing.T) {
 		"Think forever", "--model", "m", "--max-turns", "4", "--no-sandbox")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "did not finish: 4 turns reached")
-	assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "one line: %s", r.stderr)
+	assert.Equal(t, 1, errorLines(r.stderr), "one line: %s", r.stderr)
 	assert.FileExists(t, filepath.Join(r.out, "notebook.ipynb"))
 	assert.FileExists(t, filepath.Join(r.out, "report.md"))
 	assert.FileExists(t, filepath.Join(r.out, "transcript.jsonl"))
@@ -218,7 +218,7 @@ func TestSolveModelErrorsAreOneLine(t *testing.T) {
 			"Hi", "--model", "m", "--no-sandbox")
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "rejected the API key")
-		assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, r.stderr)
+		assert.Equal(t, 1, errorLines(r.stderr), r.stderr)
 		assertNoSecrets(t, r, testKey)
 	})
 	t.Run("unreachable", func(t *testing.T) {

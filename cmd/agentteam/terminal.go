@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/solve"
 )
 
@@ -46,7 +47,10 @@ type terminal struct {
 	tty      bool // stdout is a terminal: spinners, rendered markdown
 	color    bool // colours (a terminal without NO_COLOR)
 	width    int
-	secrets  []string
+	red      *redact.Redactor
+	outw     *redact.Writer // out and err, secrets removed
+	rawOut   io.Writer      // what outw writes to
+	errw     *redact.Writer
 	enc      *json.Encoder
 
 	mu       sync.Mutex
@@ -85,7 +89,9 @@ var speakerColors = map[string]string{
 	"error":    "9",
 }
 
-func newTerminal(out, errw io.Writer, asJSON, quiet bool, secrets ...string) *terminal {
+// newTerminal writes to out and errw through red: every byte shown has
+// its secrets removed, also a secret split across writes.
+func newTerminal(out, errw io.Writer, asJSON, quiet bool, red *redact.Redactor) *terminal {
 	tty, width := false, 80
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		tty = true
@@ -97,7 +103,7 @@ func newTerminal(out, errw io.Writer, asJSON, quiet bool, secrets ...string) *te
 	}
 	_, noColor := os.LookupEnv("NO_COLOR")
 	color := tty && !noColor && os.Getenv("TERM") != "dumb"
-	return newTerminalWith(out, errw, termOptions{JSON: asJSON, Quiet: quiet, TTY: tty, Color: color, Width: width, Secrets: secrets})
+	return newTerminalWith(out, errw, termOptions{JSON: asJSON, Quiet: quiet, TTY: tty, Color: color, Width: width, Redactor: red})
 }
 
 // termOptions say what the terminal can do; newTerminal finds them out.
@@ -107,11 +113,19 @@ type termOptions struct {
 	Color       bool
 	Width       int
 	Secrets     []string
+	// Redactor removes secrets from all output; Secrets are added to it.
+	Redactor *redact.Redactor
 }
 
 func newTerminalWith(out, errw io.Writer, o termOptions) *terminal {
-	t := &terminal{out: out, err: errw, json: o.JSON, quiet: o.Quiet, secrets: o.Secrets, lineOut: true,
+	red := o.Redactor
+	if red == nil {
+		red = redact.New()
+	}
+	red.Add(o.Secrets...)
+	t := &terminal{red: red, outw: red.Writer(out), errw: red.Writer(errw), json: o.JSON, quiet: o.Quiet, lineOut: true,
 		lines: map[string]*lineBuffer{}, tty: o.TTY, color: o.Color && o.TTY, width: max(o.Width, 20)}
+	t.out, t.err, t.rawOut = t.outw, t.errw, out
 	r := lipgloss.NewRenderer(out)
 	t.profile = termenv.Ascii
 	if t.color {
@@ -131,7 +145,7 @@ func newTerminalWith(out, errw io.Writer, o termOptions) *terminal {
 	if t.tty {
 		t.glam = newMarkdownRenderer(t.color, t.profile, t.width)
 	}
-	t.enc = json.NewEncoder(&redactWriter{w: out, secrets: o.Secrets})
+	t.enc = json.NewEncoder(t.out)
 	return t
 }
 
@@ -167,7 +181,7 @@ func (t *terminal) write(s string) {
 		return
 	}
 	t.stopSpin()
-	io.WriteString(t.out, redact(s, t.secrets...))
+	io.WriteString(t.out, s)
 	t.lineOut = strings.HasSuffix(s, "\n")
 }
 
@@ -181,7 +195,7 @@ func (t *terminal) endLine() {
 // clean makes untrusted text safe to print: secrets out, then every control
 // sequence.
 func (t *terminal) clean(s string) string {
-	return sanitizeText(redact(s, t.secrets...))
+	return sanitizeText(t.red.String(s))
 }
 
 // note prints a line for people (stderr in --json and --quiet modes).
@@ -195,7 +209,7 @@ func (t *terminal) note(s string) {
 	}
 	s = t.clean(s)
 	if t.quiet {
-		io.WriteString(t.err, redact(s, t.secrets...)+"\n")
+		io.WriteString(t.err, s+"\n")
 		return
 	}
 	t.endLine()
@@ -649,6 +663,10 @@ func (t *terminal) done() {
 		t.render(t.md.finish())
 		t.md = nil
 	}
+	// What the redactor held back (the start of what might have been a
+	// secret, and was not).
+	_ = t.outw.Flush()
+	_ = t.errw.Flush()
 }
 
 // event renders one event of a run.
@@ -720,6 +738,9 @@ func (t *terminal) summary(s *solve.Summary) {
 	}
 	if len(s.Files) > 0 {
 		t.write("files written by the code: " + t.clean(strings.Join(s.Files, ", ")) + "\n")
+	}
+	if len(s.Skipped) > 0 {
+		t.write(t.warnS.Render(fmt.Sprintf("%d files not copied into files/ (too large, links, ...): see report.md", len(s.Skipped))) + "\n")
 	}
 	if s.Replay {
 		t.write(t.warnS.Render("(replayed answers: no model was called)") + "\n")

@@ -193,7 +193,7 @@ func feed(tm *terminal, msgs ...*agents.Message) string {
 		tm.show(m)
 	}
 	tm.done()
-	return tm.out.(*bytes.Buffer).String()
+	return tm.rawOut.(*bytes.Buffer).String()
 }
 
 func chunks(source, text string, n int) []*agents.Message {
