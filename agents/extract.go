@@ -17,11 +17,49 @@ func ExtractCodeBlocks(text string) []CodeBlock {
 // ExtractCodeBlocksDetail is ExtractCodeBlocks that also reports whether a
 // fence was left unterminated at the end of the text.
 func ExtractCodeBlocksDetail(text string) (blocks []CodeBlock, unterminated bool) {
+	for _, seg := range Segments(text) {
+		switch {
+		case seg.Code && seg.Closed:
+			blocks = append(blocks, seg.Block)
+		case seg.Code:
+			return blocks, true
+		}
+	}
+	return blocks, false
+}
+
+// Segment is a piece of a markdown text: prose, or a fenced code block
+// with its fence lines.
+type Segment struct {
+	// Text is the piece as written (fences included), without its final
+	// line break.
+	Text string
+	// Code is true for a fenced block; Block is its language and code, and
+	// Closed says whether its closing fence was found (an unterminated
+	// block runs to the end of the text).
+	Code   bool
+	Block  CodeBlock
+	Closed bool
+}
+
+// Segments splits a markdown text into prose and fenced code blocks, in
+// order, by the rules of ExtractCodeBlocks. It is the one fence parser:
+// code extraction, prose without code, and escaping of prose all use it.
+func Segments(text string) []Segment {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	lines := strings.Split(text, "\n")
+	var segs []Segment
+	var prose []string
+	flush := func() {
+		if len(prose) > 0 {
+			segs = append(segs, Segment{Text: strings.Join(prose, "\n")})
+			prose = nil
+		}
+	}
 	for i := 0; i < len(lines); i++ {
 		indent, ch, n, info, ok := openingFence(lines[i])
 		if !ok {
+			prose = append(prose, lines[i])
 			continue
 		}
 		var code []string
@@ -34,13 +72,26 @@ func ExtractCodeBlocksDetail(text string) (blocks []CodeBlock, unterminated bool
 			}
 			code = append(code, stripIndent(lines[j], indent))
 		}
-		if !closed {
-			return blocks, true
-		}
-		blocks = append(blocks, CodeBlock{Language: firstWord(info), Code: strings.Join(code, "\n")})
+		flush()
+		end := min(j+1, len(lines))
+		segs = append(segs, Segment{Text: strings.Join(lines[i:end], "\n"), Code: true, Closed: closed,
+			Block: CodeBlock{Language: firstWord(info), Code: strings.Join(code, "\n")}})
 		i = j
 	}
-	return blocks, false
+	flush()
+	return segs
+}
+
+// StripCodeBlocks returns text without its fenced code blocks (an
+// unterminated one runs to the end), its prose trimmed.
+func StripCodeBlocks(text string) string {
+	var parts []string
+	for _, seg := range Segments(text) {
+		if !seg.Code {
+			parts = append(parts, seg.Text)
+		}
+	}
+	return strings.TrimSpace(strings.Join(parts, "\n"))
 }
 
 // openingFence parses a fence line: indentation (spaces/tabs), the fence

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestExtractCodeBlocks(t *testing.T) {
@@ -50,4 +51,18 @@ func TestExtractCodeBlocksOddInputsDoNotPanic(t *testing.T) {
 	}
 	blocks := ExtractCodeBlocks(strings.Repeat("```\n", 1001))
 	assert.Len(t, blocks, 500)
+}
+
+func TestSegmentsAndStripCodeBlocks(t *testing.T) {
+	text := "Plan:\n```python\nx = 1\n```\nThen `inline` and\n~~~\ny\n~~~\nTERMINATE"
+	segs := Segments(text)
+	require.Len(t, segs, 5)
+	assert.False(t, segs[0].Code)
+	assert.True(t, segs[1].Code)
+	assert.True(t, segs[1].Closed)
+	assert.Equal(t, CodeBlock{Language: "python", Code: "x = 1"}, segs[1].Block)
+	assert.Equal(t, "```python\nx = 1\n```", segs[1].Text)
+	assert.Equal(t, "Then `inline` and", segs[2].Text)
+	assert.Equal(t, "Plan:\nThen `inline` and\nTERMINATE", StripCodeBlocks(text))
+	assert.Equal(t, "Cut off:", StripCodeBlocks("Cut off:\n```python\nprint(1"))
 }

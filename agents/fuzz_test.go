@@ -23,6 +23,14 @@ func FuzzExtractCodeBlocks(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
+		// Segments lose nothing: joined, they are the text.
+		var parts []string
+		for _, seg := range Segments(text) {
+			parts = append(parts, seg.Text)
+		}
+		if got, want := strings.Join(parts, "\n"), strings.ReplaceAll(text, "\r\n", "\n"); got != want {
+			t.Fatalf("segments of %q join to %q", want, got)
+		}
 		blocks, _ := ExtractCodeBlocksDetail(text)
 		for _, b := range blocks {
 			for _, line := range strings.Split(b.Code, "\n") {

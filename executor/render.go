@@ -20,16 +20,7 @@ func (r *Result) Text() string {
 		return NoOutput
 	}
 	var b strings.Builder
-	errShown := false
-	for _, o := range r.Outputs {
-		if o.Type == OutputError {
-			errShown = true
-		}
-		b.WriteString(o.text())
-	}
-	if r.Error != nil && !errShown {
-		b.WriteString(r.Error.text())
-	}
+	b.WriteString(r.outputs())
 	if b.Len() == 0 && r.Message == "" && r.Status == StatusOK {
 		return NoOutput
 	}
@@ -65,20 +56,54 @@ func (r *Result) Text() string {
 	return strings.TrimRight(s, "\n")
 }
 
-// text renders one output for a model.
-func (o Output) text() string {
+// OutputsText renders just the outputs (and the error) for a model, with
+// OutputText, and "[output truncated]" when text was cut; "" when there was
+// none. Text adds how the execution ended.
+func (r *Result) OutputsText() string {
+	if r == nil {
+		return ""
+	}
+	s := r.outputs()
+	if r.Truncated && !strings.Contains(s, "output truncated]") {
+		s += "[output truncated]\n"
+	}
+	return s
+}
+
+func (r *Result) outputs() string {
+	var b strings.Builder
+	errShown := false
+	for _, o := range r.Outputs {
+		if o.Type == OutputError {
+			errShown = true
+		}
+		b.WriteString(OutputText(o))
+	}
+	if r.Error != nil && !errShown {
+		b.WriteString(OutputText(*r.Error))
+	}
+	return b.String()
+}
+
+// OutputText renders one output as text, for a model or a log: stream text,
+// errors as "Name: value" with the ANSI-free traceback, and the text/plain
+// form of results and displays with a note naming rich types or the files
+// they were saved to. It is the one renderer of outputs as text.
+func OutputText(o Output) string {
 	switch o.Type {
 	case OutputStream:
 		return o.Text
 	case OutputError:
 		var b strings.Builder
-		fmt.Fprintf(&b, "%s: %s\n", o.EName, o.EValue)
-		if len(o.Traceback) > 0 {
-			tb := StripANSI(strings.Join(o.Traceback, "\n"))
-			b.WriteString(tb)
-			if !strings.HasSuffix(tb, "\n") {
-				b.WriteString("\n")
-			}
+		tb := strings.TrimRight(StripANSI(strings.Join(o.Traceback, "\n")), "\n")
+		// A Python traceback ends with "Name: value"; say it first only
+		// when the traceback does not.
+		head := o.EName + ": " + o.EValue
+		if tb == "" || !strings.HasSuffix(strings.TrimSpace(tb), strings.TrimSpace(head)) {
+			b.WriteString(head + "\n")
+		}
+		if tb != "" {
+			b.WriteString(tb + "\n")
 		}
 		return b.String()
 	case OutputExecuteResult, OutputDisplayData:

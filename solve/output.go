@@ -95,6 +95,7 @@ type Output struct {
 	answer     string // the last text from an agent that said TERMINATE
 	figures    []string
 	seenFig    map[[32]byte]bool
+	flushed    time.Time // last notebook write
 	err        error
 	closed     bool
 }
@@ -266,12 +267,13 @@ func (o *Output) Add(ev Event) {
 		changed = true
 	case agents.KindOutput:
 		if m.Output != nil && len(o.pending) > 0 {
+			// The running cell shows its output so far. A chatty cell
+			// sends many outputs: convert each once, and rewrite the
+			// notebook at most every outputFlushEvery.
 			o.pendingOut = append(o.pendingOut, *m.Output)
-			// Show partial output of the running cell (the first one
-			// still running is the last with outputs, near enough: blocks
-			// run in order and one message's cells are shown together).
-			o.pending[0].Outputs = notebook.Outputs(o.redactOutputs(o.pendingOut))
-			changed = true
+			c := o.pending[0]
+			c.Outputs = append(c.Outputs, notebook.Outputs(o.redactOutputs([]executor.Output{*m.Output}))...)
+			changed = time.Since(o.flushed) >= outputFlushEvery
 		}
 	case agents.KindCodeExecution:
 		cells := o.pending
@@ -477,9 +479,14 @@ func (o *Output) setMetadata(s *Summary, _ string) {
 	o.nb.Metadata["agentteam"] = md
 }
 
+// outputFlushEvery bounds how often output of a running cell rewrites the
+// notebook.
+const outputFlushEvery = time.Second
+
 // flushNotebook writes the notebook, secrets removed, atomically (a
 // temporary file renamed over it).
 func (o *Output) flushNotebook() {
+	o.flushed = time.Now()
 	if err := o.writeNotebook(); err != nil && o.err == nil {
 		o.err = err
 	}

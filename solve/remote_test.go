@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentteam/agentteam/executor"
+	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/internal/fakeopenai"
 	"github.com/agentteam/agentteam/internal/jupytertest"
 )
@@ -129,4 +131,67 @@ func TestRunDirectoryMadeByTheKernel(t *testing.T) {
 	assert.Contains(t, readFile(t, filepath.Join(cfg.OutDir, "notebook.ipynb")), "cwd "+filepath.Join(cwd, "agentteam", "kg-1"))
 	assert.NoDirExists(t, filepath.Join(cwd, "agentteam", "kg-1"), "removed after the run")
 	assert.NoFileExists(t, filepath.Join(cwd, "data.csv"))
+}
+
+// countingKernel records whether the run gave its kernel back.
+type countingKernel struct {
+	Kernel
+	closed *int
+}
+
+func (k countingKernel) Close(ctx context.Context) error {
+	*k.closed++
+	return k.Kernel.Close(ctx)
+}
+
+// A caller may hand a run an open kernel (used, never closed by the run)
+// or a factory (called once per run, its kernel closed at the end).
+func TestRunOnAGivenKernel(t *testing.T) {
+	js := jupytertest.Start(t)
+	m, _ := model(t, copyTeam)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	sess, err := session.Open(ctx, session.Config{URL: js.URL, Token: js.Token, RemoteDir: "warm"})
+	require.NoError(t, err)
+	defer sess.Close(context.Background())
+	cfg := remoteConfig(js, m)
+	cfg.Kernel = sess
+	cfg.Where = "a warm kernel"
+	r, err := New(cfg)
+	require.NoError(t, err)
+	for i, in := range []string{"one\n", "two\n"} {
+		dir := t.TempDir()
+		_, sum, err := collect(t, ctx, r, Task{Text: "Copy data.csv", OutDir: dir, Files: []File{{Name: "data.csv", Data: []byte(in)}}})
+		require.NoError(t, err, "run %d", i)
+		assert.Equal(t, Finished, sum.Cause, sum.Reason)
+		assert.Equal(t, strings.ToUpper(in), readFile(t, filepath.Join(dir, "files", "out.csv")))
+		assert.Contains(t, readFile(t, filepath.Join(dir, "notebook.ipynb")), "a warm kernel")
+	}
+	res, err := executor.Execute(ctx, sess, executor.Request{Code: "print(open('out.csv').read())"})
+	require.NoError(t, err, "the kernel is still open")
+	assert.Equal(t, "TWO", strings.TrimSpace(res.Text()))
+
+	closed, made := 0, 0
+	cfg = remoteConfig(js, m)
+	cfg.NewKernel = func(ctx context.Context, run RunInfo) (Kernel, error) {
+		made++
+		assert.NotEmpty(t, run.ID)
+		assert.Equal(t, "agentteam/"+run.ID, run.RemoteDir)
+		s, err := session.Open(ctx, session.Config{URL: js.URL, Token: js.Token, RemoteDir: run.RemoteDir})
+		if err != nil {
+			return nil, err
+		}
+		return countingKernel{Kernel: s, closed: &closed}, nil
+	}
+	cfg.OutDir = t.TempDir()
+	r, err = New(cfg)
+	require.NoError(t, err)
+	_, sum, err := collect(t, ctx, r, Task{Text: "Copy data.csv", Files: []File{{Name: "data.csv", Data: []byte("three\n")}}})
+	require.NoError(t, err)
+	assert.Equal(t, Finished, sum.Cause, sum.Reason)
+	assert.Equal(t, 1, made)
+	assert.Equal(t, 1, closed)
+	left, _ := os.ReadDir(filepath.Join(js.RootDir, "agentteam"))
+	assert.Empty(t, left, "the factory's session removed its directory")
 }

@@ -133,6 +133,13 @@ type Config struct {
 	// MaxSummaryBytes bounds the data summary given to the planner (0: 6000).
 	MaxSummaryBytes int
 
+	// CheckModel, when set, is called while the kernel starts, so that a
+	// model endpoint that is unreachable or refuses the key ends the run
+	// within seconds (as ModelError) rather than after the kernel start and
+	// the data inspection. When nil, a Model with a method
+	// Check(context.Context) error is checked with it.
+	CheckModel func(ctx context.Context) error
+
 	// Secrets never appear in an event's text, an output file or an error
 	// (replaced by [REDACTED]); add the API key and the Jupyter token.
 	Secrets []string
@@ -365,12 +372,38 @@ func (ru *run) do(parent context.Context, task Task) {
 	ru.out = out
 
 	ru.emit(Event{Type: EventStatus, Text: "starting a kernel on " + where})
-	k, release, err := ru.kernel(runCtx, outDir)
+	// The model is checked while the kernel starts; a failed check stops
+	// the start.
+	kctx, kcancel := context.WithCancelCause(runCtx)
+	defer kcancel(nil)
+	checked := make(chan error, 1)
+	if check := ru.modelCheck(); check != nil {
+		go func() {
+			err := check(kctx)
+			if err != nil && kctx.Err() == nil {
+				err = fmt.Errorf("%w: %w", errModelCheck, err)
+				kcancel(err)
+			}
+			checked <- err
+		}()
+	} else {
+		checked <- nil
+	}
+	k, release, err := ru.kernel(kctx, outDir)
 	if err != nil {
-		ru.finish(ctx, runCtx, sum, nil, nil, fmt.Errorf("%w: %w", errKernelStart, err))
+		if cerr := context.Cause(kctx); errors.Is(cerr, errModelCheck) {
+			err = cerr
+		} else {
+			err = fmt.Errorf("%w: %w", errKernelStart, err)
+		}
+		ru.finish(ctx, runCtx, sum, nil, nil, err)
 		return
 	}
 	defer release()
+	if err := <-checked; err != nil && runCtx.Err() == nil {
+		ru.finish(ctx, runCtx, sum, k, nil, err)
+		return
+	}
 
 	// Inputs, then a look at the data.
 	var dataPaths []string
@@ -393,7 +426,8 @@ func (ru *run) do(parent context.Context, task Task) {
 		res, err := executor.Execute(runCtx, k, executor.Request{Code: code, Timeout: ru.cfg.InspectTimeout})
 		if res != nil {
 			out.AddInspection(code, res)
-			text += "\n\nData summary (from the kernel, before planning):\n" + TruncateMiddle(res.Text(), ru.cfg.MaxSummaryBytes)
+			summary, _ := executor.TruncateText(res.Text(), ru.cfg.MaxSummaryBytes)
+			text += "\n\nData summary (from the kernel, before planning):\n" + summary
 		}
 		if err != nil && runCtx.Err() != nil {
 			ru.finish(ctx, runCtx, sum, k, inputs, err)
@@ -463,7 +497,18 @@ func lowerFirst(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
+func (ru *run) modelCheck() func(context.Context) error {
+	if ru.cfg.CheckModel != nil {
+		return ru.cfg.CheckModel
+	}
+	if c, ok := ru.cfg.Model.(interface{ Check(context.Context) error }); ok {
+		return c.Check
+	}
+	return nil
+}
+
 var (
+	errModelCheck  = errors.New("model check failed")
 	errKernelStart = errors.New("kernel start failed")
 	errKernel      = errors.New("kernel error")
 )
@@ -537,7 +582,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 func classify(err error) StopCause {
 	var api *llm.APIError
 	switch {
-	case errors.As(err, &api), errors.Is(err, agents.ErrNoResponse):
+	case errors.As(err, &api), errors.Is(err, agents.ErrNoResponse), errors.Is(err, errModelCheck):
 		return ModelError
 	case errors.Is(err, errKernelStart), errors.Is(err, errKernel):
 		return KernelError

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/notebook"
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/internal/fakeopenai"
@@ -407,4 +408,28 @@ func assertInterruptedCell(t *testing.T, dir string) {
 	assert.Contains(t, text.String(), "counted 0\n")
 	assert.Contains(t, text.String(), "counted 3\n")
 	assert.Contains(t, text.String(), "[agentteam] interrupted")
+}
+
+// A model endpoint that fails its check ends the run as a model error while
+// the kernel is still starting; the team never runs.
+func TestRunChecksTheModelWhileTheKernelStarts(t *testing.T) {
+	jupytertest.Require(t)
+	m, srv := model(t, fakeTeam{planner: []string{"1."}, coder: []string{"TERMINATE"}}.handler())
+	out := t.TempDir()
+	cfg := Config{Model: m, OutDir: out, Session: session.Config{Sandbox: local.SandboxConfig{Disabled: true}},
+		CheckModel: func(ctx context.Context) error {
+			return &llm.APIError{Kind: llm.ErrUnreachable, Message: "connection refused"}
+		}}
+	r, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, sum, err := collect(t, ctx, r, Task{Text: "Hi"})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, llm.ErrUnreachable)
+	assert.Equal(t, ModelError, sum.Cause)
+	assert.Equal(t, "model error: model endpoint unreachable: connection refused", sum.Reason)
+	assert.Empty(t, srv.Requests(), "the team never ran")
+	assert.Contains(t, readFile(t, filepath.Join(out, "report.md")), "without a final answer: model error: model endpoint unreachable")
+	assert.Empty(t, jupytertest.ProcessesMatching(out), "no server or kernel left")
 }

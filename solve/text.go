@@ -1,22 +1,18 @@
 package solve
 
 import (
-	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/agentteam/agentteam/agents"
 )
 
 // stopWord is what an agent says when the task is done.
 const stopWord = "TERMINATE"
 
-var fenceRE = regexp.MustCompile("(?ms)^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*(```|~~~)[ \t]*$")
-
 // Prose is an agent's message without its code blocks (they become code
 // cells) and without the stop word.
 func Prose(s string) string {
-	s = fenceRE.ReplaceAllString(s, "")
-	s = strings.ReplaceAll(s, stopWord, "")
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(strings.ReplaceAll(agents.StripCodeBlocks(s), stopWord, ""))
 }
 
 // EscapeMarkdown makes text that is data (a task, a file name, an error)
@@ -47,26 +43,22 @@ func EscapeMarkdown(s string) string {
 // and code blocks are escaped.
 func EscapeProse(s string) string {
 	var b strings.Builder
-	inFence := false
-	for i, line := range strings.Split(s, "\n") {
+	for i, seg := range agents.Segments(s) {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
-			inFence = !inFence
-			b.WriteString(line)
-			continue
-		}
-		if inFence {
-			b.WriteString(line)
+		if seg.Code {
+			b.WriteString(seg.Text)
 			continue
 		}
 		inCode := false
-		for _, r := range line {
+		for _, r := range seg.Text {
 			switch {
 			case r == '`':
 				inCode = !inCode
+				b.WriteRune(r)
+			case r == '\n':
+				inCode = false
 				b.WriteRune(r)
 			case inCode:
 				b.WriteRune(r)
@@ -93,22 +85,6 @@ func Truncate(s string, max int) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// TruncateMiddle keeps the start and the end of s, at most max bytes in
-// all, saying how much was cut in between.
-func TruncateMiddle(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	head, tail := max/2, len(s)-max/2
-	for head > 0 && !isRuneStart(s[head]) {
-		head--
-	}
-	for tail < len(s) && !isRuneStart(s[tail]) {
-		tail++
-	}
-	return s[:head] + "\n… (" + strconv.Itoa(tail-head) + " bytes cut) …\n" + s[tail:]
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,7 +125,26 @@ func splitScript(src string) []string {
 	return cells
 }
 
-func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stderr io.Writer) error {
+func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	// The code may print a secret of this environment: nothing written to
+	// the console, --json, the notebook or the error escapes the redactor.
+	red := redact.FromEnv(os.Environ(), o.Token)
+	ow, ew := red.Writer(stdout), red.Writer(stderr)
+	stdout, stderr = ow, ew
+	defer func() {
+		_ = ow.Flush()
+		_ = ew.Flush()
+		if err != nil {
+			if msg := red.String(err.Error()); msg != err.Error() {
+				var ee *exitError
+				if errors.As(err, &ee) {
+					err = &exitError{code: ee.code, err: errors.New(msg)}
+				} else {
+					err = errors.New(msg)
+				}
+			}
+		}
+	}()
 	if o.CodeSet == (o.Input != "") {
 		return usageErrorf("give exactly one of -c CODE, a FILE (.py or .ipynb) or - for standard input")
 	}
@@ -168,7 +188,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		return usageErrorf("timeouts must not be negative")
 	}
 
-	logger := newLogger(stderr, o.Verbose, redact.FromEnv(os.Environ(), o.Token))
+	logger := newLogger(stderr, o.Verbose, red)
 	outDir := o.OutputDir
 	if outDir != "" {
 		if abs, err := filepath.Abs(outDir); err == nil {
@@ -203,6 +223,9 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		defer cancel()
 		_ = sess.Close(cctx)
 	}()
+	if srv := sess.Server(); srv != nil {
+		red.Add(srv.Token())
+	}
 
 	enc := json.NewEncoder(stdout)
 	lines := map[string]*lineBuffer{}
@@ -223,7 +246,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		})
 		flushLines(stdout, stderr, lines)
 		if c.cell != nil {
-			c.cell.SetResult(res)
+			c.cell.SetResult(redactResult(red, res))
 		}
 		if o.JSON && res != nil {
 			_ = enc.Encode(map[string]any{"event": "result", "cell": idx, "status": res.Status,
@@ -297,23 +320,10 @@ func printOutput(stdout, stderr io.Writer, out executor.Output, lines map[string
 		io.WriteString(w, sanitizeText(lb.add(out.Text)))
 	case executor.OutputError:
 		flushLines(stdout, stderr, lines)
-		if len(out.Traceback) > 0 {
-			io.WriteString(stderr, sanitizeText(strings.Join(out.Traceback, "\n"))+"\n")
-		} else {
-			fmt.Fprintf(stderr, "%s: %s\n", sanitizeText(out.EName), sanitizeText(out.EValue))
-		}
+		io.WriteString(stderr, sanitizeText(executor.OutputText(out)))
 	case executor.OutputExecuteResult, executor.OutputDisplayData:
 		flushLines(stdout, stderr, lines)
-		for _, f := range out.Files {
-			fmt.Fprintf(stdout, "[saved %s]\n", sanitizeText(f))
-		}
-		if t, ok := out.Data["text/plain"].(string); ok && t != "" {
-			io.WriteString(stdout, sanitizeText(strings.TrimRight(t, "\n"))+"\n")
-		} else if len(out.Files) == 0 {
-			for mime := range out.Data {
-				fmt.Fprintf(stdout, "[%s output]\n", sanitizeText(mime))
-			}
-		}
+		io.WriteString(stdout, sanitizeText(executor.OutputText(out)))
 	}
 }
 
@@ -328,4 +338,55 @@ func flushLines(stdout, stderr io.Writer, lines map[string]*lineBuffer) {
 			io.WriteString(w, sanitizeText(rest)+"\n")
 		}
 	}
+}
+
+// redactResult is a copy of r with the secrets red knows removed from every
+// text the kernel sent (images included: their base64 is searched too).
+func redactResult(red *redact.Redactor, r *executor.Result) *executor.Result {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Message = red.String(r.Message)
+	c.Outputs = make([]executor.Output, len(r.Outputs))
+	for i, o := range r.Outputs {
+		c.Outputs[i] = redactOutput(red, o)
+	}
+	if r.Error != nil {
+		e := redactOutput(red, *r.Error)
+		c.Error = &e
+	}
+	return &c
+}
+
+func redactOutput(red *redact.Redactor, o executor.Output) executor.Output {
+	o.Text = red.String(o.Text)
+	o.EValue = red.String(o.EValue)
+	if len(o.Traceback) > 0 {
+		tb := make([]string, len(o.Traceback))
+		for i, l := range o.Traceback {
+			tb[i] = red.String(l)
+		}
+		o.Traceback = tb
+	}
+	if len(o.Data) > 0 {
+		d := make(map[string]any, len(o.Data))
+		for k, v := range o.Data {
+			if s, ok := v.(string); ok {
+				v = red.String(s)
+			} else if b, err := json.Marshal(v); err == nil {
+				if rb := red.Bytes(b); !bytes.Equal(rb, b) {
+					var nv any
+					if json.Unmarshal(rb, &nv) == nil {
+						v = nv
+					} else {
+						v = string(rb)
+					}
+				}
+			}
+			d[k] = v
+		}
+		o.Data = d
+	}
+	return o
 }

@@ -35,6 +35,17 @@ func remoteArgs(s *jupytertest.Server, args ...string) []string {
 	return append([]string{"exec", "--jupyter-url", s.URL, "--token", s.Token}, args...)
 }
 
+// A secret the kernel prints (an environment variable's value, here
+// printed in two pieces) is not shown.
+func TestExecRedactsKernelOutput(t *testing.T) {
+	s := jupytertest.Start(t)
+	t.Setenv("EXEC_TEST_API_KEY", "sk-exec-SECRET-4242")
+	r := runCLI(t, "", remoteArgs(s, "-c", "import sys\nprint('key: sk-exec-', end='', flush=True)\nprint('SECRET-4242')\nprint('sk-exec-SECRET-4242', file=sys.stderr)")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "key: [REDACTED]\n", r.stdout)
+	assert.Equal(t, "[REDACTED]\n", r.stderr)
+}
+
 func TestExecCodeScriptAndStdin(t *testing.T) {
 	s := jupytertest.Start(t)
 	r := runCLI(t, "", remoteArgs(s, "-c", "x = 20\nprint(x + 22)")...)
@@ -214,4 +225,44 @@ func TestExecEmbeddedServerAndSIGINT(t *testing.T) {
 	// directory on their command lines.
 	real, _ := filepath.EvalSymlinks(work)
 	assert.Empty(t, jupytertest.ProcessesMatching(real), "no embedded server or kernel left")
+}
+
+// Code run by exec that prints a secret of agentteam's environment (here a
+// *_TOKEN variable; the code builds the value so that its source does not
+// hold it) reaches neither the console, --json, the error message nor the
+// executed notebook.
+func TestExecRedactsSecretsTheCodePrints(t *testing.T) {
+	s := jupytertest.Start(t)
+	const secret = "svc_RedTeamSecretValue0123456789"
+	t.Setenv("SERVICE_TOKEN", secret)
+	code := "import sys\ns = 'svc_' + 'RedTeamSecretValue' + '0123456789'\nprint('out', s)\nsys.stderr.write('err ' + s + '\\n')\ndisplay({'text/plain': 'shown ' + s}, raw=True)\nraise ValueError('bad ' + s)"
+	check := func(t *testing.T, r cliResult) {
+		t.Helper()
+		assert.Equal(t, 1, r.code)
+		assert.NotContains(t, r.stdout, secret)
+		assert.NotContains(t, r.stderr, secret)
+		assert.Contains(t, r.stdout+r.stderr, "[REDACTED]", "the code ran and printed")
+	}
+	t.Run("console", func(t *testing.T) {
+		r := runCLI(t, "", remoteArgs(s, "-c", code)...)
+		check(t, r)
+		assert.Contains(t, r.stdout, "out [REDACTED]")
+		assert.Contains(t, r.stderr, "ValueError")
+	})
+	t.Run("json", func(t *testing.T) {
+		check(t, runCLI(t, "", remoteArgs(s, "--json", "-c", code)...))
+	})
+	t.Run("notebook", func(t *testing.T) {
+		dir := t.TempDir()
+		nb := notebook.New()
+		nb.AddCode(code)
+		in := filepath.Join(dir, "in.ipynb")
+		require.NoError(t, notebook.WriteFile(in, nb))
+		out := filepath.Join(dir, "out.ipynb")
+		check(t, runCLI(t, "", remoteArgs(s, "--out", out, in)...))
+		b, err := os.ReadFile(out)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), secret)
+		assert.Contains(t, string(b), "bad [REDACTED]")
+	})
 }

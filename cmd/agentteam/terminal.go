@@ -605,14 +605,7 @@ func (t *terminal) output(o executor.Output) {
 		t.printOutput("error", o.EName+": "+o.EValue+"\n")
 	case executor.OutputExecuteResult, executor.OutputDisplayData:
 		t.flushOutput()
-		text := ""
-		if s, ok := o.Data["text/plain"].(string); ok {
-			text = s + "\n"
-		}
-		for _, f := range o.Files {
-			text += "[saved " + f + "]\n"
-		}
-		t.printOutput("stdout", text)
+		t.printOutput("stdout", executor.OutputText(o))
 	}
 	if t.tty && t.spin == nil {
 		t.startSpin("running in the kernel")

@@ -338,3 +338,29 @@ func TestEmbeddedServerWithLongTMPDIR(t *testing.T) {
 }
 
 func localNoSandbox() local.SandboxConfig { return local.SandboxConfig{Disabled: true} }
+
+// An empty WorkDir is a fresh private directory, never the process's own
+// working directory, and it is gone after Close.
+func TestEmptyWorkDirIsPrivate(t *testing.T) {
+	jupytertest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := session.Open(ctx, session.Config{Sandbox: local.SandboxConfig{Disabled: true}})
+	require.NoError(t, err)
+	closed := false
+	defer func() {
+		if !closed {
+			s.Close(context.Background())
+		}
+	}()
+	work := s.WorkDir()
+	cwd, _ := os.Getwd()
+	assert.NotEqual(t, cwd, work)
+	res := run(t, s, "import os\nopen('written.txt', 'w').write('x')\nprint(os.getcwd())")
+	assert.Equal(t, work+"\n", stdout(res))
+	assert.NoFileExists(t, filepath.Join(cwd, "written.txt"))
+	assert.FileExists(t, filepath.Join(work, "written.txt"))
+	require.NoError(t, s.Close(ctx))
+	closed = true
+	assert.NoDirExists(t, work, "removed by Close")
+}
