@@ -17,10 +17,6 @@ import (
 	"github.com/agentteam/agentteam/llm"
 )
 
-func isPlanner(req *fakeopenai.Request) bool {
-	return len(req.Messages) > 0 && strings.Contains(req.Messages[0].Content, "You are the planner")
-}
-
 // lastToolMessage is the last role:tool message of a request.
 func lastToolMessage(req *fakeopenai.Request) *llm.Message {
 	for i := len(req.Messages) - 1; i >= 0; i-- {

@@ -233,7 +233,7 @@ func (s *Server) launch(ctx context.Context, argv0 string, args, env []string) e
 		case <-done:
 			return fmt.Errorf("local jupyter: server exited during start-up: %s", s.logTail())
 		case <-wctx.Done():
-			s.killAll()
+			s.killAll(3 * time.Second)
 			if ctx.Err() != nil {
 				return fmt.Errorf("local jupyter: start cancelled: %w", ctx.Err())
 			}
@@ -297,26 +297,40 @@ func (s *Server) DeathCause(kernelID string) string {
 // started. It is safe to call more than once.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		s.killAll()
+		s.killAll(3 * time.Second)
 		s.cleanupDir()
 	})
 	return s.closeErr
 }
 
-// killAll asks the server to stop, then kills what is left: the server's
+// CloseNow is Close without giving the server time to shut its kernels
+// down: the server's process group and every kernel process end at once.
+// Use it when the kernels were already shut down (a kernel killed this way
+// does not flush files its code left open).
+func (s *Server) CloseNow(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.killAll(0)
+		s.cleanupDir()
+	})
+	return s.closeErr
+}
+
+// killAll asks the server to stop (waiting at most grace), then kills what is left: the server's
 // process group, every kernel (found by our runtime dir in its command
 // line), every process in a kernel's session, and every process in the
 // sandbox's cgroups.
-func (s *Server) killAll() {
+func (s *Server) killAll(grace time.Duration) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	pgid := s.cmd.Process.Pid
 	kernels := procs.Matching(s.runtime)
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(3 * time.Second):
+	if grace > 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(grace):
+		}
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	kernels = append(kernels, procs.Matching(s.runtime)...)
