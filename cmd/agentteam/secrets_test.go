@@ -113,6 +113,9 @@ func TestSecretsThatKernelCodePrintsOrWritesAreRedacted(t *testing.T) {
 	for _, mode := range []string{"live", "json"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
+			// The sandbox passes no host variable into the kernel unless it
+			// is named: name the two, so that the code can leak them.
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "agentteam.yaml"), []byte("sandbox:\n  env: [OPENAI_API_KEY, GITHUB_TOKEN]\n"), 0o600))
 			srv := leakyEndpoint(t)
 			args := []string{"Show the environment", "--model", "fake-model", "--verbose"}
 			if mode == "json" {
