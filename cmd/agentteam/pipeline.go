@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -20,11 +21,21 @@ import (
 // secret-looking variables of the environment; a run adds its embedded
 // server's token.
 func newRedactor(s *Settings, ep *endpoint) *redact.Redactor {
-	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
+	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, urlToken(s.Jupyter.URL), ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
 	if s.Model.APIKeyEnv != "" {
 		red.Add(os.Getenv(s.Model.APIKeyEnv))
 	}
 	return red
+}
+
+// urlToken is the token given in a Jupyter URL's query (?token=...), which
+// the client takes out and uses like --token.
+func urlToken(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("token")
 }
 
 // newModel returns the model client the settings name: the recorded
