@@ -633,6 +633,24 @@ print(df.y.sum(), os.path.getsize('plot.png') > 1000)
 	assert.Equal(t, "12 True\n", out)
 }
 
+// A figure that is shown is displayed, as in an unconfined kernel: charts
+// reach the notebook and the model.
+func TestSandboxFiguresAreDisplayed(t *testing.T) {
+	s := open(t, session.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := s.Execute(ctx, executor.Request{Code: "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()", Timeout: 60 * time.Second})
+	require.NoError(t, err)
+	require.True(t, res.OK(), res.Text())
+	png := false
+	for _, o := range res.Outputs {
+		if _, ok := o.Data["image/png"]; ok && o.Type == executor.OutputDisplayData {
+			png = true
+		}
+	}
+	assert.True(t, png, "plt.show() displays the figure: %+v", res.Outputs)
+}
+
 // int80 calls i386 getpid through int 0x80 from a 64-bit process: a filter
 // that checks syscall numbers without the ABI would let i386 calls through
 // (their numbers mean other syscalls).

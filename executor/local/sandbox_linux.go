@@ -412,7 +412,9 @@ func kernelEnv(names []string) string {
 		{"HOME", "/tmp"},
 		{"TMPDIR", "/tmp"},
 		{"LANG", lang},
-		{"MPLBACKEND", "agg"},
+		// ipykernel's inline backend, as an unconfined kernel has: with
+		// "agg" a figure that is shown is never displayed.
+		{"MPLBACKEND", "module://matplotlib_inline.backend_inline"},
 		{"MPLCONFIGDIR", "/tmp/matplotlib"},
 		{"PYTHONDONTWRITEBYTECODE", "1"},
 		{"PYDEVD_DISABLE_FILE_VALIDATION", "1"},
