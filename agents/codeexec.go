@@ -224,7 +224,9 @@ func (c *CodeExecutor) Run(ctx context.Context, newMessages []*Message) iter.Seq
 				if c.cfg.MaxCutoffs > 0 && c.cutoffs > c.cfg.MaxCutoffs {
 					reason := fmt.Sprintf("The model's replies were cut off at the token limit %d times in a row, in the middle of a code block; raise the model's max_tokens or use a model that writes shorter steps", c.cutoffs)
 					c.log.Info("replies cut off", "agent", c.cfg.Name, "times", c.cutoffs)
-					yield(answer(NewStop(c.cfg.Name, reason), nil), nil)
+					stop := NewStop(c.cfg.Name, reason)
+					stop.Metadata = map[string]string{MetaStop: StopCutOff}
+					yield(answer(stop, nil), nil)
 					return
 				}
 				reply(CutOffText)

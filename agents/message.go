@@ -55,6 +55,12 @@ const (
 	// MetaExecution is "true" on a code executor's reply (its text is
 	// execution output, which shrinks first when a context is tight).
 	MetaExecution = "execution"
+	// MetaStop says why an agent stopped the team, on its stop message
+	// (e.g. StopCutOff).
+	MetaStop = "stop"
+	// StopCutOff: the model's replies were cut off at the token limit
+	// mid-block too many times in a row.
+	StopCutOff = "cut_off"
 )
 
 // IsEvent reports whether messages of this kind are events rather than chat

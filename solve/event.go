@@ -64,19 +64,21 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			tokens = s.Usage.Total()
 		}
 		return json.Marshal(struct {
-			Event       EventType  `json:"event"`
-			StopReason  string     `json:"stop_reason"`
-			StopCause   StopCause  `json:"stop_cause"`
-			Finished    bool       `json:"finished"`
-			Turns       int        `json:"turns"`
-			Tokens      int        `json:"tokens"`
-			Usage       *llm.Usage `json:"usage,omitempty"`
-			DurationMS  int64      `json:"duration_ms"`
-			OutputDir   string     `json:"output_dir"`
-			Files       []string   `json:"files"`
-			FinalAnswer string     `json:"final_answer"`
-			Replay      bool       `json:"replay"`
-		}{e.Type, s.Reason, s.Cause, s.Finished(), s.Turns, tokens, s.Usage, s.Duration.Milliseconds(),
+			Event       EventType            `json:"event"`
+			StopReason  string               `json:"stop_reason"`
+			StopCause   StopCause            `json:"stop_cause"`
+			Finished    bool                 `json:"finished"`
+			Turns       int                  `json:"turns"`
+			Tokens      int                  `json:"tokens"`
+			Usage       *llm.Usage           `json:"usage,omitempty"`
+			ByAgent     map[string]llm.Usage `json:"usage_by_agent,omitempty"`
+			Cost        *float64             `json:"cost,omitempty"`
+			DurationMS  int64                `json:"duration_ms"`
+			OutputDir   string               `json:"output_dir"`
+			Files       []string             `json:"files"`
+			FinalAnswer string               `json:"final_answer"`
+			Replay      bool                 `json:"replay"`
+		}{e.Type, s.Reason, s.Cause, s.Finished(), s.Turns, tokens, s.Usage, s.UsageByAgent, s.Cost, s.Duration.Milliseconds(),
 			s.OutputDir, files, s.FinalAnswer, s.Replay})
 	default:
 		return json.Marshal(struct {
@@ -90,18 +92,20 @@ func (e Event) MarshalJSON() ([]byte, error) {
 // stored event stream).
 func (e *Event) UnmarshalJSON(b []byte) error {
 	var aux struct {
-		Event       EventType       `json:"event"`
-		Text        string          `json:"text"`
-		Message     *agents.Message `json:"message"`
-		StopReason  string          `json:"stop_reason"`
-		StopCause   StopCause       `json:"stop_cause"`
-		Turns       int             `json:"turns"`
-		Usage       *llm.Usage      `json:"usage"`
-		DurationMS  int64           `json:"duration_ms"`
-		OutputDir   string          `json:"output_dir"`
-		Files       []string        `json:"files"`
-		FinalAnswer string          `json:"final_answer"`
-		Replay      bool            `json:"replay"`
+		Event       EventType            `json:"event"`
+		Text        string               `json:"text"`
+		Message     *agents.Message      `json:"message"`
+		StopReason  string               `json:"stop_reason"`
+		StopCause   StopCause            `json:"stop_cause"`
+		Turns       int                  `json:"turns"`
+		Usage       *llm.Usage           `json:"usage"`
+		ByAgent     map[string]llm.Usage `json:"usage_by_agent"`
+		Cost        *float64             `json:"cost"`
+		DurationMS  int64                `json:"duration_ms"`
+		OutputDir   string               `json:"output_dir"`
+		Files       []string             `json:"files"`
+		FinalAnswer string               `json:"final_answer"`
+		Replay      bool                 `json:"replay"`
 	}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
@@ -109,6 +113,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	*e = Event{Type: aux.Event, Text: aux.Text, Message: aux.Message}
 	if aux.Event == EventSummary {
 		e.Summary = &Summary{Cause: aux.StopCause, Reason: aux.StopReason, Turns: aux.Turns, Usage: aux.Usage,
+			UsageByAgent: aux.ByAgent, Cost: aux.Cost,
 			Duration: time.Duration(aux.DurationMS) * time.Millisecond, OutputDir: aux.OutputDir, Files: aux.Files,
 			FinalAnswer: aux.FinalAnswer, Replay: aux.Replay}
 	}
@@ -135,6 +140,9 @@ const (
 	KernelError StopCause = "kernel_error"
 	// Cancelled: ctx was cancelled or the caller stopped reading the events.
 	Cancelled StopCause = "cancelled"
+	// CutOff: the model's replies were cut off at its token limit in the
+	// middle of a code block again and again.
+	CutOff StopCause = "cut_off"
 )
 
 // Summary is how a run ended: the last event of every run and what
@@ -152,6 +160,11 @@ type Summary struct {
 	// Usage is the model endpoint's own count; nil when no model was called
 	// (e.g. a replay).
 	Usage *llm.Usage
+	// UsageByAgent is the usage per agent (planner, coder, and the
+	// executor's debugger when it has one).
+	UsageByAgent map[string]llm.Usage
+	// Cost is the usage priced with Config.Price; nil without a price.
+	Cost *float64
 	// Duration is the run's wall time.
 	Duration time.Duration
 	// OutputDir holds notebook.ipynb, report.md, transcript.jsonl, files/.

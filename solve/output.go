@@ -456,7 +456,11 @@ func (o *Output) setMetadata(s *Summary, _ string) {
 		md["turns"] = s.Turns
 		md["duration_seconds"] = s.Duration.Seconds()
 		if s.Usage != nil {
-			md["usage"] = map[string]any{"prompt_tokens": s.Usage.PromptTokens, "completion_tokens": s.Usage.CompletionTokens}
+			md["usage"] = map[string]any{"prompt_tokens": s.Usage.PromptTokens, "completion_tokens": s.Usage.CompletionTokens,
+				"cached_tokens": s.Usage.CachedTokens, "reasoning_tokens": s.Usage.ReasoningTokens}
+		}
+		if s.Cost != nil {
+			md["cost"] = *s.Cost
 		}
 	}
 	o.nb.Metadata["agentteam"] = md
@@ -885,11 +889,53 @@ func Report(h Header, s *Summary, dir string) string {
 	b.WriteString("## Run\n\n")
 	tokens := "none (no model was called)"
 	if s.Usage != nil {
-		tokens = fmt.Sprintf("%d (prompt %d, completion %d)", s.Usage.Total(), s.Usage.PromptTokens, s.Usage.CompletionTokens)
+		tokens = UsageText(*s.Usage)
+		for _, name := range sortedKeys(s.UsageByAgent) {
+			tokens += fmt.Sprintf("\n  - %s: %s", EscapeMarkdown(name), UsageText(s.UsageByAgent[name]))
+		}
+	}
+	if s.Cost != nil {
+		tokens += fmt.Sprintf("\n- Cost: %s", CostText(*s.Cost))
 	}
 	fmt.Fprintf(&b, "- Stopped: %s\n- Steps: %d\n- Turns: %d\n- Tokens: %s\n- Time: %s\n- Model: %s\n- Notebook: [notebook.ipynb](notebook.ipynb)\n- Transcript: [transcript.jsonl](transcript.jsonl)\n",
 		EscapeMarkdown(s.Reason), s.Step, s.Turns, tokens, s.Duration.Round(time.Millisecond), EscapeMarkdown(h.Model))
 	return b.String()
+}
+
+// UsageText says a usage in a line: "1234 (prompt 1000 (800 cached),
+// completion 234 (200 reasoning))".
+func UsageText(u llm.Usage) string {
+	prompt := fmt.Sprintf("prompt %d", u.PromptTokens)
+	if u.CachedTokens > 0 {
+		prompt += fmt.Sprintf(" (%d cached)", u.CachedTokens)
+	}
+	completion := fmt.Sprintf("completion %d", u.CompletionTokens)
+	if u.ReasoningTokens > 0 {
+		completion += fmt.Sprintf(" (%d reasoning)", u.ReasoningTokens)
+	}
+	est := ""
+	if u.Estimated {
+		est = "; partly estimated"
+	}
+	return fmt.Sprintf("%d (%s, %s%s)", u.Total(), prompt, completion, est)
+}
+
+// CostText says a cost in the price table's currency, with four decimals
+// below one unit.
+func CostText(c float64) string {
+	if c < 1 {
+		return fmt.Sprintf("%.4f", c)
+	}
+	return fmt.Sprintf("%.2f", c)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // usageOf sums the usage of a run's messages.

@@ -32,6 +32,7 @@ import (
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/executor/jupyter"
+	"github.com/agentteam/agentteam/executor/restore"
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/llm"
 	"github.com/agentteam/agentteam/prompts"
@@ -125,7 +126,21 @@ type Config struct {
 	// InspectTimeout bounds the data inspection (0: 2 minutes).
 	InspectTimeout time.Duration
 	// MaxHistory bounds the messages each model call sees (0: all).
+	// Ignored when ContextWindow is set.
 	MaxHistory int
+	// ContextWindow is the model's context window in tokens: every request
+	// is fitted to it, the task always whole (see
+	// agents.AssistantConfig.ContextWindow). 0 sends the whole history.
+	ContextWindow int
+	// Vision sends the figures each step displayed to the model with the
+	// step's output (for models that see images).
+	Vision bool
+	// NoRestore turns off restoring the kernel's state after it dies: by
+	// default the cells that succeeded since the last restart are run
+	// again (see executor/restore), and the model is told.
+	NoRestore bool
+	// Price, when set, prices the run's usage (Summary.Cost).
+	Price *llm.Price
 	// LoopLimit stops a run when the same failing code comes back this many
 	// times (0: 3; negative: never).
 	LoopLimit int
@@ -431,10 +446,22 @@ func (ru *run) do(parent context.Context, task Task) {
 		}
 		ru.emit(Event{Type: EventMessage, Message: m})
 		sum.Usage = usageOf(sum.Usage, m)
+		if m.Usage != nil && m.Kind != agents.KindChunk && !ru.replay {
+			if sum.UsageByAgent == nil {
+				sum.UsageByAgent = map[string]llm.Usage{}
+			}
+			sum.UsageByAgent[m.Source] = sum.UsageByAgent[m.Source].Add(*m.Usage)
+		}
+		if sum.Usage != nil && ru.cfg.Price != nil {
+			c := ru.cfg.Price.Cost(*sum.Usage)
+			sum.Cost = &c
+		}
 		if m.Kind == agents.KindText && m.Source != agents.SourceUser {
 			turns++
 		}
 		switch {
+		case m.Kind == agents.KindStop && m.Source == "executor" && m.Metadata[agents.MetaStop] == agents.StopCutOff:
+			sum.Cause, sum.Reason = CutOff, "cut off: "+lowerFirst(m.Content)
 		case m.Kind == agents.KindStop && m.Source == "executor":
 			sum.Cause, sum.Reason = Loop, "loop: "+lowerFirst(m.Content)
 		case m.Kind == agents.KindStop && *finished:
@@ -644,16 +671,23 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 // when the stop word ends the run.
 func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, error) {
 	c := ru.cfg
-	planner, err := agents.NewPlanner(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory, Logger: ru.log})
+	vars := func(ctx context.Context) []string { return kernelVariables(ctx, k) }
+	planner, err := agents.NewPlanner(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory,
+		ContextWindow: c.ContextWindow, Variables: vars, Logger: ru.log})
 	if err != nil {
 		return nil, nil, err
 	}
-	coder, err := agents.NewCoder(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory, Logger: ru.log})
+	coder, err := agents.NewCoder(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory,
+		ContextWindow: c.ContextWindow, Variables: vars, Logger: ru.log})
 	if err != nil {
 		return nil, nil, err
+	}
+	var ex executor.Executor = k
+	if !c.NoRestore {
+		ex = restore.New(k, restore.Config{Logger: ru.log})
 	}
 	exec, err := agents.NewCodeExecutor(agents.CodeExecutorConfig{
-		Executor: k, Sources: []string{"coder"}, Timeout: c.ExecTimeout, LoopLimit: c.LoopLimit, Logger: ru.log,
+		Executor: ex, Sources: []string{"coder"}, Vision: c.Vision, Timeout: c.ExecTimeout, LoopLimit: c.LoopLimit, Logger: ru.log,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -674,6 +708,28 @@ func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, error) {
 		Logger:      ru.log,
 	})
 	return tm, finished, err
+}
+
+// variablesCode lists the names a kernel's user defined (one line, comma
+// separated), without running anything of theirs.
+const variablesCode = `print(','.join(sorted(n for n in globals() if not n.startswith('_') and n not in ('In', 'Out', 'exit', 'quit', 'get_ipython', 'open'))))`
+
+// kernelVariables asks the kernel which variables it holds (for the note
+// that replaces folded turns); nil when it cannot say.
+func kernelVariables(ctx context.Context, k Kernel) []string {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := executor.Execute(ctx, k, executor.Request{Code: variablesCode, Timeout: 15 * time.Second})
+	if err != nil || !res.OK() {
+		return nil
+	}
+	names := []string{}
+	for _, n := range strings.Split(strings.TrimSpace(res.Text()), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 type inputFile struct {

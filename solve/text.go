@@ -51,27 +51,68 @@ func EscapeProse(s string) string {
 			b.WriteString(seg.Text)
 			continue
 		}
-		inCode := false
-		for _, r := range seg.Text {
-			switch {
-			case r == '`':
-				inCode = !inCode
-				b.WriteRune(r)
-			case r == '\n':
-				inCode = false
-				b.WriteRune(r)
-			case inCode:
-				b.WriteRune(r)
-			case r == '$':
-				b.WriteString(`\$`)
-			case r == '<':
-				b.WriteString("&lt;")
-			default:
-				b.WriteRune(r)
+		for k, line := range strings.Split(seg.Text, "\n") {
+			if k > 0 {
+				b.WriteByte('\n')
 			}
+			escapeProseLine(&b, line)
 		}
 	}
 	return b.String()
+}
+
+// escapeProseLine writes one line of prose with "$" and "<" escaped outside
+// code spans. A run of n backticks opens a code span only where a run of
+// exactly n closes it on the line; otherwise markdown shows it as it is,
+// and escaping goes on after it.
+func escapeProseLine(b *strings.Builder, line string) {
+	for j := 0; j < len(line); {
+		c := line[j]
+		switch c {
+		case '`':
+			n := backtickRun(line, j)
+			end := closingRun(line, j+n, n)
+			if end < 0 {
+				end = j + n
+			}
+			b.WriteString(line[j:end])
+			j = end
+			continue
+		case '$':
+			b.WriteString(`\$`)
+		case '<':
+			b.WriteString("&lt;")
+		default:
+			b.WriteByte(c)
+		}
+		j++
+	}
+}
+
+// backtickRun is the length of the run of backticks at s[i:].
+func backtickRun(s string, i int) int {
+	n := 0
+	for i+n < len(s) && s[i+n] == '`' {
+		n++
+	}
+	return n
+}
+
+// closingRun returns the end of the first run of exactly n backticks at or
+// after s[from:], or -1.
+func closingRun(s string, from, n int) int {
+	for i := from; i < len(s); {
+		if s[i] != '`' {
+			i++
+			continue
+		}
+		m := backtickRun(s, i)
+		if m == n {
+			return i + m
+		}
+		i += m
+	}
+	return -1
 }
 
 // Truncate shortens s to at most max bytes (on a rune boundary), ending it

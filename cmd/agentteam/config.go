@@ -110,9 +110,15 @@ func printConfig(w io.Writer, s *Settings, v *viper.Viper, flags *pflag.FlagSet,
 			if secretKeys[key] && !fv.Field(j).IsZero() {
 				val = "'[REDACTED]'"
 			}
+			src := settingSource(key, v, flags, flagKeys, noSandbox)
+			if raw, ok := fv.Field(j).Interface().(string); ok && urlKeys[key] && displayURL(raw) != raw {
+				// A URL can carry a password or a key (user info, query).
+				val = yamlScalar(displayURL(raw))
+				src += "; user info and query not shown"
+			}
 			line := "  " + name + ": " + val
 			width = max(width, len(line))
-			rows = append(rows, [2]string{line, settingSource(key, v, flags, flagKeys, noSandbox)})
+			rows = append(rows, [2]string{line, src})
 		}
 		for _, r := range rows {
 			fmt.Fprintf(&b, "%-*s  # %s\n", width, r[0], r[1])

@@ -123,6 +123,22 @@ func TestConfigCommandRedactsSecrets(t *testing.T) {
 	assert.Contains(t, r.stdout, "timeout: 2m0s")
 }
 
+// A URL setting can carry a password or a key: `config` (whose output is
+// what people paste into bug reports) shows neither.
+func TestConfigCommandHidesCredentialsInURLs(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("AGENTTEAM_MODEL_BASE_URL", "https://user:hunter2pass@models.example.com/v1?api-key=QUERYSECRET123")
+	t.Setenv("AGENTTEAM_JUPYTER_URL", "https://jupyter.example.com/lab?token=JUPYTERQUERYTOKEN")
+	r := runCLI(t, "", "config")
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, s := range []string{"hunter2pass", "QUERYSECRET123", "JUPYTERQUERYTOKEN"} {
+		assert.NotContains(t, r.stdout+r.stderr, s)
+	}
+	assert.Contains(t, r.stdout, "base_url: https://models.example.com/v1")
+	assert.Contains(t, r.stdout, "url: https://jupyter.example.com/lab")
+	assert.Contains(t, r.stdout, "user info and query not shown")
+}
+
 func TestEndpointResolution(t *testing.T) {
 	clearEnv(t)
 	old := ollamaURL

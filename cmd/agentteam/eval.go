@@ -253,6 +253,7 @@ func runEval(ctx context.Context, o *evalOptions, s *Settings, stdout, stderr io
 		if sum.Usage != nil && ep.Replay == "" {
 			// A replay's counts are words, not an endpoint's tokens.
 			a.Usage = *sum.Usage
+			a.Cost = sum.Cost
 		}
 		if sum.Cause == solve.ModelError || sum.Cause == solve.KernelError {
 			return a, errors.New(sum.Reason)

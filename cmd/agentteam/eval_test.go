@@ -176,8 +176,10 @@ func TestEvalEndpointScoresLikeTheReference(t *testing.T) {
 	srv.RequireKey(testKey)
 
 	out := filepath.Join(dir, "out")
+	cfgFile := filepath.Join(dir, "agentteam.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("model:\n  prices:\n    - model: test-model\n      prompt: 2\n      completion: 8\n"), 0o644))
 	r := runEvalBinary(t, dir, []string{"OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + testKey},
-		suite, "--model", "test-model", "--jobs", "3", "--out", out, "--json")
+		suite, "--model", "test-model", "--jobs", "3", "--out", out, "--json", "--config", cfgFile)
 	require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		var m map[string]any
@@ -202,6 +204,8 @@ func TestEvalEndpointScoresLikeTheReference(t *testing.T) {
 	assert.Equal(t, 0.6364, s.UASQ)
 	assert.Equal(t, "test-model", s.Model)
 	assert.Positive(t, s.Usage.PromptTokens, "the endpoint's token counts are summed")
+	require.NotNil(t, s.Cost, "a price table gives a cost")
+	assert.InDelta(t, (float64(s.Usage.PromptTokens)*2+float64(s.Usage.CompletionTokens)*8)/1e6, *s.Cost, 1e-9)
 
 	// responses.jsonl is in DABench's format, one per question.
 	b, err := os.ReadFile(filepath.Join(out, eval.ResponsesFile))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/session"
@@ -85,10 +86,40 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 		ExecTimeout:   s.Jupyter.Timeout,
 		MaxHistory:    s.Team.MaxHistory,
 		LoopLimit:     s.Team.LoopLimit,
+		ContextWindow: s.Model.ContextWindow,
+		Vision:        s.Model.Vision,
+		NoRestore:     !s.Jupyter.RestoreAfterRestart,
+		Price:         priceFor(s.Model.Prices, model),
 		Redactor:      red,
 		MaxFileBytes:  maxFile,
 		MaxFilesBytes: maxFiles,
 		Version:       version,
 		Logger:        logger,
 	}, nil
+}
+
+// discoverWindow asks an OpenAI-compatible endpoint for the model's context
+// window when the settings leave it at 0, and says what it found.
+func discoverWindow(ctx context.Context, model llm.Client, cfg *solve.Config) string {
+	c, ok := model.(*openai.Client)
+	if !ok || cfg.ContextWindow > 0 {
+		return ""
+	}
+	cw := c.DiscoverContextWindow(ctx)
+	cfg.ContextWindow = cw.Tokens
+	return "context window: " + cw.String() + "; set model.context_window (--context-window) to override"
+}
+
+// priceFor finds a model's price in the price table (nil: none, or no
+// model: a replay per task).
+func priceFor(table []PriceEntry, model llm.Client) *llm.Price {
+	if model == nil {
+		return nil
+	}
+	for _, p := range table {
+		if strings.EqualFold(strings.TrimSpace(p.Model), model.ModelName()) {
+			return &llm.Price{Prompt: p.Prompt, Completion: p.Completion, Cached: p.Cached}
+		}
+	}
+	return nil
 }

@@ -39,6 +39,18 @@ type ModelSettings struct {
 	RequestTimeout    time.Duration `mapstructure:"request_timeout" yaml:"request_timeout"`
 	StreamIdleTimeout time.Duration `mapstructure:"stream_idle_timeout" yaml:"stream_idle_timeout"`
 	MaxRetries        int           `mapstructure:"max_retries" yaml:"max_retries"`
+	ContextWindow     int           `mapstructure:"context_window" yaml:"context_window"`
+	Vision            bool          `mapstructure:"vision" yaml:"vision"`
+	Prices            []PriceEntry  `mapstructure:"prices" yaml:"prices"`
+}
+
+// PriceEntry is one row of the price table: a model's price per million
+// tokens.
+type PriceEntry struct {
+	Model      string  `mapstructure:"model" yaml:"model"`
+	Prompt     float64 `mapstructure:"prompt" yaml:"prompt"`
+	Completion float64 `mapstructure:"completion" yaml:"completion"`
+	Cached     float64 `mapstructure:"cached" yaml:"cached"`
 }
 
 // JupyterSettings: where kernels run.
@@ -51,6 +63,9 @@ type JupyterSettings struct {
 	Binary       string        `mapstructure:"binary" yaml:"binary"`
 	RemoteDir    string        `mapstructure:"remote_dir" yaml:"remote_dir"`
 	KeepRemote   bool          `mapstructure:"keep_remote" yaml:"keep_remote"`
+	// RestoreAfterRestart re-runs the cells that succeeded since the last
+	// restart when the kernel dies.
+	RestoreAfterRestart bool `mapstructure:"restore_after_restart" yaml:"restore_after_restart"`
 }
 
 // SandboxSettings: confinement of the embedded server's kernels.
@@ -100,40 +115,47 @@ func (o OutputSettings) fileLimits() (perFile, total int64) {
 
 func defaultSettings() map[string]any {
 	return map[string]any{
-		"model.name":                "",
-		"model.base_url":            "",
-		"model.api_key_env":         "",
-		"model.temperature":         0.0,
-		"model.max_tokens":          0,
-		"model.request_timeout":     "5m",
-		"model.stream_idle_timeout": "60s",
-		"model.max_retries":         3,
-		"jupyter.url":               "",
-		"jupyter.token":             "",
-		"jupyter.kernel":            "python3",
-		"jupyter.timeout":           "120s",
-		"jupyter.start_timeout":     "60s",
-		"jupyter.binary":            "",
-		"jupyter.remote_dir":        "agentteam",
-		"jupyter.keep_remote":       false,
-		"sandbox.enabled":           true,
-		"sandbox.network":           false,
-		"sandbox.memory":            "4GiB",
-		"sandbox.processes":         512,
-		"team.max_turns":            30,
-		"team.timeout":              "30m",
-		"team.loop_limit":           3,
-		"team.max_history":          0,
-		"prompts.dir":               "",
-		"output.dir":                "",
-		"output.max_output_bytes":   65536,
-		"output.max_file_bytes":     "100MiB",
-		"output.max_files_bytes":    "1GiB",
+		"model.name":                    "",
+		"model.base_url":                "",
+		"model.api_key_env":             "",
+		"model.temperature":             0.0,
+		"model.max_tokens":              0,
+		"model.request_timeout":         "5m",
+		"model.stream_idle_timeout":     "60s",
+		"model.max_retries":             3,
+		"model.context_window":          0,
+		"model.vision":                  false,
+		"model.prices":                  []any{},
+		"jupyter.url":                   "",
+		"jupyter.token":                 "",
+		"jupyter.kernel":                "python3",
+		"jupyter.timeout":               "120s",
+		"jupyter.start_timeout":         "60s",
+		"jupyter.binary":                "",
+		"jupyter.remote_dir":            "agentteam",
+		"jupyter.keep_remote":           false,
+		"jupyter.restore_after_restart": true,
+		"sandbox.enabled":               true,
+		"sandbox.network":               false,
+		"sandbox.memory":                "4GiB",
+		"sandbox.processes":             512,
+		"team.max_turns":                30,
+		"team.timeout":                  "30m",
+		"team.loop_limit":               3,
+		"team.max_history":              0,
+		"prompts.dir":                   "",
+		"output.dir":                    "",
+		"output.max_output_bytes":       65536,
+		"output.max_file_bytes":         "100MiB",
+		"output.max_files_bytes":        "1GiB",
 	}
 }
 
 // secretKeys are redacted by `agentteam config`.
 var secretKeys = map[string]bool{"jupyter.token": true}
+
+// urlKeys are shown by `agentteam config` without user info or query.
+var urlKeys = map[string]bool{"model.base_url": true, "jupyter.url": true}
 
 // configError is bad configuration: exit status 2.
 func configError(format string, args ...any) error {
@@ -289,6 +311,7 @@ func validate(s *Settings) error {
 	}
 	ints := map[string]int{
 		"model.max_tokens":        s.Model.MaxTokens,
+		"model.context_window":    s.Model.ContextWindow,
 		"team.max_turns":          s.Team.MaxTurns,
 		"team.max_history":        s.Team.MaxHistory,
 		"output.max_output_bytes": s.Output.MaxOutputBytes,
@@ -297,6 +320,17 @@ func validate(s *Settings) error {
 	for k, n := range ints {
 		if n < 0 {
 			return configError("%s must not be negative (got %d)", k, n)
+		}
+	}
+	if w := s.Model.ContextWindow; w > 0 && w < 1024 {
+		return configError("model.context_window must be 0 (ask the endpoint) or at least 1024 tokens (got %d)", w)
+	}
+	for i, p := range s.Model.Prices {
+		if strings.TrimSpace(p.Model) == "" {
+			return configError("model.prices[%d]: no model name", i)
+		}
+		if p.Prompt < 0 || p.Completion < 0 || p.Cached < 0 {
+			return configError("model.prices[%d] (%s): prices must not be negative", i, p.Model)
 		}
 	}
 	if s.Model.Temperature < 0 || s.Model.Temperature > 2 {

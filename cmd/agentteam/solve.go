@@ -27,17 +27,19 @@ type solveOptions struct {
 
 // solveFlagKeys binds settings to flags of the same meaning.
 var solveFlagKeys = map[string]string{
-	"model.name":          "model",
-	"model.base_url":      "base-url",
-	"model.api_key_env":   "api-key-env",
-	"jupyter.url":         "jupyter-url",
-	"jupyter.token":       "token",
-	"jupyter.kernel":      "kernel",
-	"jupyter.keep_remote": "keep-remote",
-	"team.max_turns":      "max-turns",
-	"team.timeout":        "timeout",
-	"output.dir":          "out",
-	"sandbox.network":     "allow-network",
+	"model.name":           "model",
+	"model.base_url":       "base-url",
+	"model.api_key_env":    "api-key-env",
+	"model.context_window": "context-window",
+	"model.vision":         "vision",
+	"jupyter.url":          "jupyter-url",
+	"jupyter.token":        "token",
+	"jupyter.kernel":       "kernel",
+	"jupyter.keep_remote":  "keep-remote",
+	"team.max_turns":       "max-turns",
+	"team.timeout":         "timeout",
+	"output.dir":           "out",
+	"sandbox.network":      "allow-network",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -85,6 +87,8 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.String("model", "", "model name, or replay:FILE to replay recorded answers")
 	f.String("base-url", "", "OpenAI-compatible API base URL (e.g. http://127.0.0.1:11434/v1)")
 	f.String("api-key-env", "", "environment variable holding the API key (default AGENTTEAM_API_KEY, then OPENAI_API_KEY)")
+	f.Int("context-window", 0, "the model's context window in tokens; requests are fitted to it (default: ask the endpoint)")
+	f.Bool("vision", false, "send the figures each step draws to the model (for models that see images)")
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
@@ -190,6 +194,7 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 		return err
 	}
 	cfg.OutDir = outDir
+	windowNote := discoverWindow(ctx, model, &cfg)
 	runner, err := solve.New(cfg)
 	if err != nil {
 		return err
@@ -203,6 +208,9 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	}
 	if replay {
 		ui.event(solve.Event{Type: solve.EventNote, Text: "replay: answers come from the recorded session " + ep.Replay + ", not from a model"})
+	}
+	if o.Verbose && windowNote != "" {
+		ui.event(solve.Event{Type: solve.EventNote, Text: windowNote})
 	}
 	var sum *solve.Summary
 	var runErr error

@@ -719,7 +719,10 @@ func (t *terminal) summary(s *solve.Summary) {
 	t.write(rs.Render(t.clean(stopLine(s))) + "\n")
 	figs := fmt.Sprintf("turns: %d", s.Turns)
 	if s.Usage != nil && !s.Replay && s.Usage.Total() > 0 {
-		figs += fmt.Sprintf("   tokens: %d (prompt %d, completion %d)", s.Usage.Total(), s.Usage.PromptTokens, s.Usage.CompletionTokens)
+		figs += "   tokens: " + solve.UsageText(*s.Usage)
+	}
+	if s.Cost != nil && !s.Replay {
+		figs += "   cost: " + solve.CostText(*s.Cost)
 	}
 	figs += "   time: " + s.Duration.Round(100*time.Millisecond).String()
 	t.write(figs + "\n")
