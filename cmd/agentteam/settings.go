@@ -74,6 +74,10 @@ type SandboxSettings struct {
 	Network   bool   `mapstructure:"network" yaml:"network"`
 	Memory    string `mapstructure:"memory" yaml:"memory"`
 	Processes int    `mapstructure:"processes" yaml:"processes"`
+	// Disk limits what kernels add to the workspace ("none": no limit).
+	Disk string `mapstructure:"disk" yaml:"disk"`
+	// Env names host environment variables passed into the kernel.
+	Env []string `mapstructure:"env" yaml:"env"`
 }
 
 // TeamSettings: the plan → code → run loop.
@@ -139,6 +143,8 @@ func defaultSettings() map[string]any {
 		"sandbox.network":               false,
 		"sandbox.memory":                "4GiB",
 		"sandbox.processes":             512,
+		"sandbox.disk":                  "10GiB",
+		"sandbox.env":                   []string{},
 		"team.max_turns":                30,
 		"team.timeout":                  "30m",
 		"team.loop_limit":               3,
@@ -339,6 +345,9 @@ func validate(s *Settings) error {
 	if _, err := parseBytes(s.Sandbox.Memory); err != nil {
 		return configError("sandbox.memory: %v", err)
 	}
+	if _, err := parseDisk(s.Sandbox.Disk); err != nil {
+		return configError("sandbox.disk: %v", err)
+	}
 	if _, err := parseBytes(s.Output.MaxFileBytes); err != nil {
 		return configError("output.max_file_bytes: %v", err)
 	}
@@ -346,6 +355,18 @@ func validate(s *Settings) error {
 		return configError("output.max_files_bytes: %v", err)
 	}
 	return nil
+}
+
+// parseDisk reads sandbox.disk: a size, or "none" for no limit (-1).
+func parseDisk(s string) (int64, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "none") {
+		return -1, nil
+	}
+	n, err := parseBytes(s)
+	if err == nil && n > 0 && n < 16<<20 {
+		return 0, fmt.Errorf("%q is below the minimum of 16MiB (or \"none\")", s)
+	}
+	return n, err
 }
 
 // parseBytes reads sizes like 4GiB, 512MiB, 2G, 1000000 ("" or 0: none).

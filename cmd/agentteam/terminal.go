@@ -540,7 +540,9 @@ func (t *terminal) gapLine() {
 }
 
 func (t *terminal) renderCode(lang, code string) {
-	code = t.clean(code)
+	// Python runs a carriage return in code as a line break: show it as
+	// one, rather than letting it hide what came before it on the line.
+	code = t.clean(strings.ReplaceAll(strings.ReplaceAll(code, "\r\n", "\n"), "\r", "\n"))
 	if strings.TrimSpace(code) == "" {
 		return
 	}

@@ -340,3 +340,20 @@ func TestTerminalReasoningToolsAndHandoffs(t *testing.T) {
 	out = feed(tm, &agents.Message{Kind: agents.KindText, Source: "coder", Content: "Done.", Reasoning: "Short thought."})
 	assert.Equal(t, "\n── coder ──\n  Short thought.\n\nDone.\n", out)
 }
+
+// Python runs a carriage return in code as a line break: the code shown
+// live must show what runs after it and what runs before it, never only
+// the part after the last carriage return (which would hide a statement
+// from the person watching).
+func TestLiveViewShowsCodeHiddenBehindCarriageReturns(t *testing.T) {
+	text := "Loading the data.\n```python\nimport os; print('HIDDEN STATEMENT')\r# load the data\n```\n"
+	for _, o := range []termOptions{{TTY: true, Color: true, Width: 100}, {}} {
+		var buf bytes.Buffer
+		tm := newTerminalWith(&buf, io.Discard, o)
+		out := feed(tm, append(chunks("coder", text, 7), agents.NewText("coder", text))...)
+		plain := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(out, "")
+		assert.Contains(t, plain, "HIDDEN STATEMENT", "tty=%v", o.TTY)
+		assert.Contains(t, plain, "# load the data", "tty=%v", o.TTY)
+		assert.NotContains(t, plain, "\r#", "tty=%v", o.TTY)
+	}
+}

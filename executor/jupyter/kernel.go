@@ -85,10 +85,15 @@ type Kernel struct {
 	redial    bool // the kernel restarted or the socket broke: reconnect before running
 	stateLost bool // the next result says state was lost
 	needSetup bool // cfg.Setup has not run on this kernel process yet
-	closed    bool
-	runs      int
-	closing   chan struct{} // closed when Close starts: ends a running execution
-	closeOnce sync.Once
+	// kernelSession is the session id in the headers of the kernel
+	// process's messages ("" when unknown, e.g. after a restart made here);
+	// foreignRestart is set when it changed without a restart made here.
+	kernelSession  string
+	foreignRestart bool
+	closed         bool
+	runs           int
+	closing        chan struct{} // closed when Close starts: ends a running execution
+	closeOnce      sync.Once
 
 	idMu sync.Mutex
 }
@@ -171,6 +176,7 @@ func (k *Kernel) start(ctx context.Context) error {
 	k.setID(info.ID)
 	k.owned = true
 	k.needSetup = true
+	k.kernelSession = ""
 	if err := k.connect(ctx); err != nil {
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		_ = k.c.DeleteKernel(dctx, info.ID)
@@ -224,14 +230,18 @@ var errStale = errors.New("no answer from the kernel")
 func (k *Kernel) waitReady(ctx context.Context, budget time.Duration) error {
 	deadline := time.NewTimer(budget)
 	defer deadline.Stop()
+	// A request the kernel got before its iopub reached the server goes
+	// unanswered on iopub: ask again soon, then less often.
+	retry := 100 * time.Millisecond
 	for {
 		m := newMessage(k.conn.session, "shell", "kernel_info_request", map[string]any{})
 		box := k.conn.register(m.Header.MsgID)
 		err := k.conn.send(ctx, m)
 		if err == nil {
 			err = func() error {
-				t := time.NewTimer(time.Second)
+				t := time.NewTimer(retry)
 				defer t.Stop()
+				retry = min(2*retry, time.Second)
 				// Ready means the reply on shell and a status on iopub:
 				// until iopub is subscribed, output would be lost.
 				var reply, iopub bool
@@ -245,6 +255,7 @@ func (k *Kernel) waitReady(ctx context.Context, budget time.Duration) error {
 							switch {
 							case it.msg.Header.MsgType == "kernel_info_reply":
 								reply = true
+								k.noteSession(it.msg.Header.Session)
 							case it.msg.Channel == "iopub":
 								iopub = true
 							}
@@ -359,6 +370,13 @@ func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(ex
 		return nil, err
 	}
 	res, err := k.run(ctx, code, timeout, lang, emit)
+	if errors.Is(err, errNotAcked) {
+		// The server lost the request (it does, right after a restart
+		// through its REST API): no sign of it on the first websocket nor
+		// on a fresh one, and the kernel idle.
+		k.stateLost = k.stateLost || lost
+		return nil, fmt.Errorf("kernel %s at %s: %w", k.ID(), k.c.URL(), ErrNotDelivered)
+	}
 	// With stop_on_error, a kernel aborts requests that reach it right
 	// after a failed one, before it has stopped aborting. Such a request
 	// never ran: send it again.
@@ -370,6 +388,12 @@ func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(ex
 		}
 		res, err = k.run(ctx, code, timeout, lang, emit)
 	}
+	foreign := k.foreignRestart
+	if res != nil {
+		k.foreignRestart = false
+		lost = lost || foreign
+		k.stateLost = k.stateLost && !foreign // reported here
+	}
 	if res == nil {
 		k.stateLost = k.stateLost || lost // nothing ran: tell the next result
 	} else if lost {
@@ -377,7 +401,11 @@ func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(ex
 		if restarted {
 			res.Restarted = true
 		}
-		if res.Message == "" {
+		switch {
+		case res.Message != "":
+		case foreign && !restarted:
+			res.Message = "the kernel was restarted from outside (through the server): this ran on a fresh kernel, so variables and imports defined earlier are gone"
+		default:
 			res.Message = "the kernel had died: this ran on a fresh kernel, so variables and imports defined earlier are gone"
 		}
 	}
@@ -398,6 +426,58 @@ func (k *Kernel) setup(ctx context.Context) error {
 	}
 	k.needSetup = false
 	return nil
+}
+
+// ackTimeout is how long a sent execution may go without any sign from the
+// kernel (busy status, execute_input, output or reply) before the server is
+// asked whether the kernel is busy with something else; an idle kernel means
+// the request was lost.
+const ackTimeout = 3 * time.Second
+
+// lost asks the server about a kernel that showed no sign of a request:
+// idle means the request never reached it.
+func (k *Kernel) lost(ctx context.Context) bool {
+	if ev := k.conn.broken(); ev != nil {
+		return false // the read loop reports this
+	}
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := k.c.GetKernel(gctx, k.ID())
+	if err != nil {
+		k.log.Debug("kernel state unknown", "kernel", k.ID(), "err", err)
+		return false
+	}
+	k.log.Debug("no sign of the execution from the kernel", "kernel", k.ID(), "state", info.ExecutionState)
+	return info.ExecutionState == "idle"
+}
+
+// errNotAcked: the kernel showed no sign of an execution request and is idle.
+var errNotAcked = errors.New("the execution request was lost")
+
+// ErrNotDelivered: the kernel showed no sign of an execution request within
+// seconds (no busy status, no execute_input, no output, no reply), neither on
+// the websocket it was sent on nor on a fresh one, though the kernel answers.
+// A Jupyter Server can hold or lose a request sent right after a restart
+// through its REST API. The request may still run later: it is not sent
+// again, so that it never runs twice.
+var ErrNotDelivered = errors.New("the kernel showed no sign of the execution request (the server lost or is holding it); it is not sent again, and may still run")
+
+// noteSession records the kernel process's session id, seen in the header
+// of a message it sent. A new id that this Kernel did not cause (by a
+// restart or a replacement) means the kernel was restarted from outside,
+// e.g. through the REST API, where this server sends no "restarting"
+// status: its state is gone.
+func (k *Kernel) noteSession(session string) {
+	if session == "" {
+		return
+	}
+	if k.kernelSession != "" && session != k.kernelSession {
+		k.log.Debug("kernel session changed: restarted from outside", "kernel", k.ID())
+		k.foreignRestart = true
+		k.stateLost = true
+		k.needSetup = true
+	}
+	k.kernelSession = session
 }
 
 // ensureReady makes sure a live, connected kernel is there, starting a fresh
@@ -455,6 +535,7 @@ func (k *Kernel) noteEvent(ev error) {
 	case errors.Is(ev, errKernelRestarted):
 		k.redial = true
 		k.stateLost = true
+		k.kernelSession = ""
 	case errors.Is(ev, errKernelDead):
 		k.dead = true
 		k.stateLost = true
@@ -498,6 +579,12 @@ func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, la
 	ex.box = box
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	var ackC <-chan time.Time
+	if timeout > ackTimeout {
+		ack := time.NewTimer(ackTimeout)
+		defer ack.Stop()
+		ackC = ack.C
+	}
 
 	var fault error
 wait:
@@ -512,6 +599,51 @@ wait:
 			}
 			if fault != nil {
 				break wait
+			}
+		case <-ackC:
+			ackC = nil
+			switch {
+			case ex.acked:
+			case !k.lost(ctx):
+				// Busy with something else (another client's cell): keep
+				// waiting, and look again later.
+				ackC = time.After(ackTimeout)
+			case ex.probed:
+				return nil, errNotAcked
+			case ex.relistened:
+				// Wait until the kernel answers on the fresh websocket (it
+				// may still be starting after a restart); a request it got
+				// shows by then, or soon after.
+				if err := k.waitReady(ctx, min(k.cfg.StartTimeout, 10*time.Second)); err != nil {
+					k.log.Debug("no answer on the fresh websocket either", "kernel", k.ID(), "err", err)
+					k.redial = true
+					return nil, errNotAcked
+				}
+				ex.probed = true
+				ackC = time.After(time.Second)
+			default:
+				// The server holds the request on channels that no longer
+				// reach the kernel (after a restart through its REST API).
+				// A fresh websocket gets fresh channels; the request may
+				// still reach the kernel, and its output then comes to
+				// every websocket of the kernel: listen for it there.
+				// Sending it again could run it twice.
+				k.log.Debug("no sign of the execution; reconnecting to listen for it", "kernel", k.ID())
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err := k.connect(cctx)
+				cancel()
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					k.log.Debug("reconnect after an unanswered execution failed", "kernel", k.ID(), "err", err)
+					return nil, errNotAcked
+				}
+				box = k.conn.register(msgID)
+				defer k.conn.unregister(msgID)
+				ex.box = box
+				ex.relistened = true
+				ackC = time.After(ackTimeout)
 			}
 		case <-timer.C:
 			res, err := k.stop(ex, fmt.Errorf("%w after %s", executor.ErrTimeout, timeout), executor.StatusTimeout, fmt.Sprintf("timed out after %s", timeout))
@@ -539,6 +671,15 @@ wait:
 	if fault != nil {
 		return k.faulted(res, fault)
 	}
+	if !ex.started {
+		// The kernel's first messages for this request never came (a
+		// server can drop them right after a restart): output may be
+		// missing too.
+		res.Truncated = true
+		if res.Message == "" {
+			res.Message = "the kernel's first messages for this execution were lost on the way (it ran right after a restart?): its output may be incomplete"
+		}
+	}
 	if ex.replyErr != nil && res.Status != executor.StatusError {
 		res.Status = executor.StatusError
 		res.Error = ex.replyErr
@@ -551,17 +692,27 @@ wait:
 
 // execution tracks one execute_request.
 type execution struct {
-	k        *Kernel
-	col      *executor.Collector
-	pending  []executor.Output // collected, not yet yielded
-	box      *inbox
-	idle     bool
-	replied  bool
-	count    int
-	replyErr *executor.Output
+	k       *Kernel
+	col     *executor.Collector
+	pending []executor.Output // collected, not yet yielded
+	acked   bool              // the kernel showed a sign of this request
+	// started: the busy status or execute_input of this request arrived.
+	started bool
+	// relistened: the request went unanswered and its output is awaited on
+	// a fresh websocket; probed: the kernel has answered there since.
+	relistened, probed bool
+	session            string // the kernel's session id, from its messages
+	box                *inbox
+	idle               bool
+	replied            bool
+	count              int
+	replyErr           *executor.Output
 }
 
-func (e *execution) finished() bool { return e.idle && e.replied }
+// finished reports that the kernel is done with the request: idle, and the
+// reply arrived (after relistening on a fresh websocket the reply goes to
+// the old one, so idle is enough).
+func (e *execution) finished() bool { return e.idle && (e.replied || e.relistened) }
 
 // flush yields the outputs collected so far; false means the consumer
 // stopped.
@@ -588,13 +739,24 @@ func (e *execution) drain() error {
 }
 
 func (e *execution) handle(m *message) {
+	e.acked = true
+	if s := m.Header.Session; s != "" && s != e.session {
+		e.session = s
+		if e.k != nil {
+			e.k.noteSession(s)
+		}
+	}
 	c := &m.Content
 	switch m.Header.MsgType {
 	case "status":
-		if c.ExecutionState == "idle" {
+		switch c.ExecutionState {
+		case "idle":
 			e.idle = true
+		case "busy":
+			e.started = true
 		}
 	case "execute_input":
+		e.started = true
 		if c.ExecutionCount > 0 {
 			e.count = c.ExecutionCount
 		}
@@ -685,6 +847,7 @@ func (k *Kernel) stop(ex *execution, cause error, status executor.Status, what s
 	res.Restarted = true
 	k.redial = true
 	k.needSetup = true
+	k.kernelSession = ""
 	res.Message = what + "; the kernel did not stop when interrupted and was restarted, state lost"
 	return res, cause
 }
@@ -698,6 +861,7 @@ func (k *Kernel) faulted(res *executor.Result, fault error) (*executor.Result, e
 	case errors.Is(fault, errKernelRestarted):
 		// The server restarted the same kernel: it is usable once ready.
 		k.redial = true
+		k.kernelSession = ""
 		res.Restarted = true
 		res.Message = "the kernel died (its process exited or was killed) and was restarted; all variables and imports are lost"
 	case errors.Is(fault, errKernelDead):
@@ -778,6 +942,7 @@ func (k *Kernel) Restart(ctx context.Context) error {
 			k.redial = true
 			k.needSetup = true
 			k.stateLost = false
+			k.kernelSession = ""
 			if k.conn != nil {
 				k.conn.takeEvent()
 			}

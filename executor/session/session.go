@@ -68,6 +68,10 @@ type Config struct {
 	OutputDir string
 	// MaxOutputBytes caps kept text per output (zero: the default).
 	MaxOutputBytes int
+	// MaxMimeBytes caps each image, html or other non-text value of an
+	// output; larger ones are dropped with a note (zero: 10 MiB; see
+	// jupyter.KernelConfig).
+	MaxMimeBytes int64
 	// Sandbox confines the embedded server's kernels (default on).
 	Sandbox local.SandboxConfig
 	// JupyterBinary is the embedded server's executable ("" finds it).
@@ -112,7 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Session{cfg: cfg, log: log}
-	url, token := cfg.URL, cfg.Token
+	url, token, sock := cfg.URL, cfg.Token, ""
 	if url == "" {
 		work := cfg.WorkDir
 		if work == "" {
@@ -134,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			return nil, err
 		}
 		s.server = srv
-		url, token = srv.URL(), srv.Token()
+		url, token, sock = srv.URL(), srv.Token(), srv.Socket()
 	}
 	client, err := jupyter.NewClient(jupyter.ClientConfig{
 		URL:             url,
@@ -142,6 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		Headers:         cfg.Headers,
 		Logger:          log,
 		DisableQuickAck: cfg.DisableQuickAck,
+		UnixSocket:      sock,
 	})
 	if err != nil {
 		s.closeServer()
@@ -179,6 +184,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		StartTimeout:   cfg.StartTimeout,
 		OutputDir:      cfg.OutputDir,
 		MaxOutputBytes: cfg.MaxOutputBytes,
+		MaxMimeBytes:   cfg.MaxMimeBytes,
 		Logger:         log,
 	})
 	if err != nil {
@@ -319,12 +325,21 @@ func (s *Session) Close(ctx context.Context) error {
 			err = s.removeRemote(ctx)
 			s.remoteDir = ""
 		}
+		// A DELETE shuts the kernel down gracefully: files its code left
+		// open are flushed.
 		if e := s.kernel.Close(ctx); err == nil {
 			err = e
 		}
 	}
 	if s.server != nil {
-		if e := s.server.Close(ctx); err == nil {
+		// Its kernel is shut down: ending the server's process group is
+		// enough (waiting for it to stop on SIGTERM took as long as the
+		// DELETE).
+		closeServer := s.server.Close
+		if err == nil && s.kernel != nil {
+			closeServer = s.server.CloseNow
+		}
+		if e := closeServer(ctx); err == nil {
 			err = e
 		}
 	}

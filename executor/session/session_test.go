@@ -339,6 +339,32 @@ func TestEmbeddedServerWithLongTMPDIR(t *testing.T) {
 
 func localNoSandbox() local.SandboxConfig { return local.SandboxConfig{Disabled: true} }
 
+// Close shuts the kernel down gracefully (a DELETE) before it ends the
+// embedded server's processes at once, so a file the code left open is
+// flushed, sandboxed or not, and nothing is left behind.
+func TestCloseShutsTheKernelDownGracefully(t *testing.T) {
+	for _, sandboxed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sandboxed=%v", sandboxed), func(t *testing.T) {
+			if sandboxed {
+				requireBwrap(t)
+			} else {
+				jupytertest.Require(t)
+			}
+			work := t.TempDir()
+			s := open(t, session.Config{WorkDir: work, Sandbox: local.SandboxConfig{Disabled: !sandboxed}})
+			run(t, s, "f = open('unflushed.txt', 'w')\nf.write('data')")
+			runtimeDir, pid := s.Server().RuntimeDir(), s.Server().Pid()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			require.NoError(t, s.Close(ctx))
+			b, err := os.ReadFile(filepath.Join(work, "unflushed.txt"))
+			require.NoError(t, err)
+			assert.Equal(t, "data", string(b))
+			assertNothingLeft(t, runtimeDir, pid)
+		})
+	}
+}
+
 // An empty WorkDir is a fresh private directory, never the process's own
 // working directory, and it is gone after Close.
 func TestEmptyWorkDirIsPrivate(t *testing.T) {
