@@ -143,7 +143,7 @@ func printConfig(w io.Writer, s *Settings, v *viper.Viper, flags *pflag.FlagSet,
 	} else {
 		b.WriteString("# API key: none found (set OPENAI_API_KEY or AGENTTEAM_API_KEY, or name a variable with --api-key-env)\n")
 	}
-	_, err = io.WriteString(w, redactText(b.String(), s.Jupyter.Token))
+	_, err = io.WriteString(w, redactText(b.String(), append([]string{s.Jupyter.Token}, mcpSecrets(s)...)...))
 	return err
 }
 
@@ -176,6 +176,12 @@ func yamlScalar(v any) string {
 	if d, ok := v.(time.Duration); ok {
 		return d.String()
 	}
+	// Lists and mappings (mcp.servers) in flow style, on one line.
+	var n yaml.Node
+	if err := n.Encode(v); err == nil && (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) {
+		flow(&n)
+		v = &n
+	}
 	out, err := yaml.Marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
@@ -185,4 +191,11 @@ func yamlScalar(v any) string {
 		return `""`
 	}
 	return s
+}
+
+func flow(n *yaml.Node) {
+	n.Style |= yaml.FlowStyle
+	for _, c := range n.Content {
+		flow(c)
+	}
 }

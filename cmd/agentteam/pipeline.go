@@ -25,6 +25,8 @@ func newRedactor(s *Settings, ep *endpoint) *redact.Redactor {
 	if s.Model.APIKeyEnv != "" {
 		red.Add(os.Getenv(s.Model.APIKeyEnv))
 	}
+	// MCP servers' header and environment values (tokens, often).
+	red.Add(mcpSecrets(s)...)
 	return red
 }
 
@@ -108,6 +110,7 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 		MaxFilesBytes: maxFiles,
 		Version:       version,
 		Logger:        logger,
+		ToolCalls:     s.Model.ToolCalls,
 	}, nil
 }
 

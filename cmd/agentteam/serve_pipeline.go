@@ -70,13 +70,21 @@ func newServePipeline(ctx context.Context, o *serveOptions, s *Settings, dataDir
 		cfg := base
 		cfg.Model = model
 		// Each run has its own redactor (its kernel's token is its own).
-		cfg.Redactor = red.With()
+		runRed := red.With()
+		cfg.Redactor = runRed
 		cfg.NewKernel = func(ctx context.Context, info solve.RunInfo) (solve.Kernel, error) {
 			ks := p.kernelSource()
 			if ks == nil {
 				return nil, errShuttingDown
 			}
-			return ks.Get(ctx, info.WorkDir, info.RemoteDir)
+			k, err := ks.Get(ctx, info.WorkDir, info.RemoteDir)
+			if err != nil {
+				return nil, err
+			}
+			if srv := k.Server(); srv != nil {
+				runRed.Add(srv.Token())
+			}
+			return k, nil
 		}
 		return solve.New(cfg)
 	})

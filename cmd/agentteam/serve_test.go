@@ -514,3 +514,31 @@ func TestServeComposeCommandParses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, g)
 }
+
+// Runs of one service are not each other's business: the code of one run,
+// in an embedded sandboxed kernel, cannot read what another run uploaded
+// (or wrote) under the data directory.
+func TestServeRunCannotReadAnotherRunsFiles(t *testing.T) {
+	jupytertest.Require(t)
+	// Not under /tmp, /var/tmp or a home directory, which the sandbox hides
+	// anyway: where a service keeps its data.
+	base := "/srv"
+	if st, err := os.Stat(base); err != nil || !st.IsDir() || os.Geteuid() != 0 {
+		base = "/var/tmp"
+	}
+	dataDir, err := os.MkdirTemp(base, "agentteam-serve-data-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	peek := "import glob\nimport os\ntry: print('LS', os.listdir(" + fmt.Sprintf("%q", dataDir) + "))\nexcept Exception as e: print('LS', repr(e))\nfor p in glob.glob(" + fmt.Sprintf("%q", dataDir+"/*/inputs/*") + "):\n    print('PEEK', p, open(p).read())\n"
+	app := startServe(t, dataDir, "--model", "replay:"+serveReplay(t, peek), "--max-concurrent", "1")
+	other := app.postRun(t, "Keep this", map[string][]byte{"sales.csv": salesCSV(t), "private.txt": []byte("TENANT-A-PRIVATE-DATA\n")})
+	id := app.postRun(t, "Clean sales.csv", map[string][]byte{"sales.csv": salesCSV(t)})
+	app.waitDone(t, other, 3*time.Minute)
+	r := app.waitDone(t, id, 3*time.Minute)
+	require.Equal(t, "finished", r.Status, "%+v\n%s", r, app.stderr.String())
+	nb, err := os.ReadFile(filepath.Join(dataDir, id, "notebook.ipynb"))
+	require.NoError(t, err)
+	assert.Contains(t, string(nb), "LS [", "the code looked")
+	assert.NotContains(t, string(nb), "TENANT-A-PRIVATE-DATA", "a run read another run's upload")
+	assert.NotContains(t, string(nb), other, "a run saw another run's directory")
+}

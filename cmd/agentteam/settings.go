@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/agentteam/agentteam/mcp"
 )
 
 // Settings is the effective configuration of a run. Every field has a
@@ -27,6 +29,12 @@ type Settings struct {
 	Team    TeamSettings    `mapstructure:"team" yaml:"team"`
 	Prompts PromptSettings  `mapstructure:"prompts" yaml:"prompts"`
 	Output  OutputSettings  `mapstructure:"output" yaml:"output"`
+	MCP     MCPSettings     `mapstructure:"mcp" yaml:"mcp"`
+}
+
+// MCPSettings: MCP servers whose tools the coder may call.
+type MCPSettings struct {
+	Servers []mcp.ServerConfig `mapstructure:"servers" yaml:"servers"`
 }
 
 // ModelSettings: the OpenAI-compatible endpoint.
@@ -39,6 +47,7 @@ type ModelSettings struct {
 	RequestTimeout    time.Duration `mapstructure:"request_timeout" yaml:"request_timeout"`
 	StreamIdleTimeout time.Duration `mapstructure:"stream_idle_timeout" yaml:"stream_idle_timeout"`
 	MaxRetries        int           `mapstructure:"max_retries" yaml:"max_retries"`
+	ToolCalls         bool          `mapstructure:"tool_calls" yaml:"tool_calls"`
 	ContextWindow     int           `mapstructure:"context_window" yaml:"context_window"`
 	Vision            bool          `mapstructure:"vision" yaml:"vision"`
 	Prices            []PriceEntry  `mapstructure:"prices" yaml:"prices"`
@@ -130,6 +139,7 @@ func defaultSettings() map[string]any {
 		"model.context_window":          0,
 		"model.vision":                  false,
 		"model.prices":                  []any{},
+		"model.tool_calls":              false,
 		"jupyter.url":                   "",
 		"jupyter.token":                 "",
 		"jupyter.kernel":                "python3",
@@ -154,6 +164,7 @@ func defaultSettings() map[string]any {
 		"output.max_output_bytes":       65536,
 		"output.max_file_bytes":         "100MiB",
 		"output.max_files_bytes":        "1GiB",
+		"mcp.servers":                   []any{},
 	}
 }
 
@@ -354,7 +365,38 @@ func validate(s *Settings) error {
 	if _, err := parseBytes(s.Output.MaxFilesBytes); err != nil {
 		return configError("output.max_files_bytes: %v", err)
 	}
+	names := map[string]bool{}
+	for i, srv := range s.MCP.Servers {
+		if srv.Name == "" {
+			return configError("mcp.servers[%d] has no name", i)
+		}
+		if names[srv.Name] {
+			return configError("mcp.servers: two servers are named %q", srv.Name)
+		}
+		names[srv.Name] = true
+		if err := srv.Validate(); err != nil {
+			return configError("mcp.servers[%d]: %v", i, err)
+		}
+		if srv.CallTimeout < 0 {
+			return configError("mcp.servers[%d].call_timeout must not be negative", i)
+		}
+	}
 	return nil
+}
+
+// mcpSecrets are the values of MCP servers' headers and environment
+// variables (tokens, often): never printed.
+func mcpSecrets(s *Settings) []string {
+	var out []string
+	for _, srv := range s.MCP.Servers {
+		for _, v := range srv.Headers {
+			out = append(out, v)
+		}
+		for _, v := range srv.Env {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // parseDisk reads sandbox.disk: a size, or "none" for no limit (-1).

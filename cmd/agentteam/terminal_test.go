@@ -331,7 +331,7 @@ func TestTerminalReasoningToolsAndHandoffs(t *testing.T) {
 	assert.Contains(t, out, tm.dimS.Render("  Let me think."), "reasoning is dimmed")
 	assert.NotContains(t, out, "TERMINATE")
 	assert.Equal(t, 1, strings.Count(plain, "Let me think."), "streamed reasoning is not shown twice")
-	assert.Contains(t, plain, "▌ coder\n→ run_python({\"code\":\"print(1)\"})\n← run_python: Trace^[[2J\n→ hands over to planner\n")
+	assert.Contains(t, plain, "▌ coder\n→ run_python\n│ print(1)\n← run_python: Trace^[[2J\n→ hands over to planner\n", "code calls show their code")
 	assert.Contains(t, out, tm.errS.Render("← run_python: Trace^[[2J"), "a failed tool call is an error")
 
 	// A reply that was not streamed shows its reasoning once, before it.

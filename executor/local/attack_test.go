@@ -419,6 +419,9 @@ func TestSandboxRuntimeSecrets(t *testing.T) {
 	}
 	out := py(t, s, tryCode(fmt.Sprintf("open(%s).read()", q(otherConn))))
 	assert.Contains(t, out, "FAILED")
+	// Its own connection file, as the server wrote it, is read-only.
+	out = py(t, s, tryCode("open('/run/agentteam/connection.json', 'a').write(' ')"))
+	assert.Contains(t, out, "FAILED")
 	// Of the server's private directory, only the path to the runtime
 	// directory exists; no other server's directory does.
 	priv := filepath.Dir(runtimeDir)

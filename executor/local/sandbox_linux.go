@@ -135,13 +135,9 @@ name=$(basename "$conn" .json)
 runtime=%s
 kdir=%s/"$name"
 mkdir -p "$kdir"
-# The kernel sees only its own directory, mounted at the runtime directory:
-# a copy of its connection file (the kernel rewrites it at start; the server
-# never reads it back), and the sockets it creates, which the server reaches
-# through these links. The kernel may have planted links here in a previous
-# life: remove before writing.
-rm -f "$kdir/$name.json"
-cp "$conn" "$kdir/$name.json"
+# The kernel sees its own connection file read-only, and its own directory
+# mounted at the runtime directory for the sockets it creates, which the
+# server reaches through these links.
 for p in $(sed -n 's/^ *"[a-z]*_port": *\([0-9][0-9]*\).*/\1/p' "$conn"); do
   ln -sfn "$kdir/$name-ipc-$p" "$runtime/$name-ipc-$p"
 done
@@ -177,8 +173,11 @@ done
 	for _, a := range bwrapArgs(sb, python, envPath) {
 		script.WriteString(" " + shQuote(a))
 	}
-	fmt.Fprintf(&script, ` --bind "$kdir" "$runtime"`)
-	fmt.Fprintf(&script, ` -- /bin/sh -c '. /run/agentteam/env && exec "$0" "$@"' %s -m ipykernel_launcher -f "$runtime/$name.json" %d<%s`+"\n",
+	fmt.Fprintf(&script, ` --bind "$kdir" "$runtime" --ro-bind "$conn" /run/agentteam/connection.json`)
+	// ipykernel rewrites the file it is given at start: it makes itself a
+	// copy in its own directory (where the command line, which names the
+	// runtime directory, lets Close find it).
+	fmt.Fprintf(&script, ` -- /bin/sh -c '. /run/agentteam/env && cp /run/agentteam/connection.json "$1" && shift && exec "$@"' sh "$runtime/$name.json" %s -m ipykernel_launcher -f "$runtime/$name.json" %d<%s`+"\n",
 		shQuote(python), seccompFD, shQuote(filterPath))
 
 	sb.jupyterPath = filepath.Join(s.dir, "share")
