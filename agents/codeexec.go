@@ -333,6 +333,7 @@ type turn struct {
 	usage *llm.Usage
 	calls []llm.ToolCall // the tool calls the blocks come from, if any
 	n     int            // blocks run so far
+	block int            // index of the running block of the message
 }
 
 // runBlocks runs blocks in order until one fails. failed is the index of the
@@ -340,6 +341,7 @@ type turn struct {
 // consumer stopped).
 func (t *turn) runBlocks(blocks []CodeBlock) (execs []CodeExecution, failed int, ok bool) {
 	for i, b := range blocks {
+		t.block = i
 		res, ok := t.exec(b, nil)
 		if !ok {
 			return nil, 0, false
@@ -385,6 +387,10 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 			m := NewEvent(KindOutput, c.cfg.Name)
 			m.Output = ev.Output
 			m.Metadata = meta
+			if meta == nil {
+				// Which of the message's blocks printed it.
+				m.Metadata = map[string]string{"block": strconv.Itoa(t.block)}
+			}
 			if !t.yield(m, nil) {
 				return nil, false
 			}

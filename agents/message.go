@@ -27,7 +27,9 @@ const (
 	KindCodeExecution Kind = "code_execution"
 	// KindChunk is an event: a piece of a model's reply as it streams.
 	KindChunk Kind = "chunk"
-	// KindOutput is an event: one kernel output as it arrives.
+	// KindOutput is an event: one kernel output as it arrives (Metadata
+	// "block" is the index of the block of the message that printed it;
+	// "retry" marks output of a corrected block).
 	KindOutput Kind = "output"
 	// KindReasoning is an event: a piece of a model's reasoning as it
 	// streams (from the endpoint's reasoning field or a <think> block).

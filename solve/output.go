@@ -79,25 +79,27 @@ type Output struct {
 	red      *redact.Redactor
 	cfg      OutputConfig
 
-	mu         sync.Mutex
-	hdr        Header
-	nb         *notebook.Notebook
-	transcript *os.File
-	trw        *redact.Writer
-	tr         *team.Transcript
-	skipped    []session.Skipped
-	step       int              // code cells so far
-	asked      bool             // an agent asked the user, whose answer is next
-	pending    []*notebook.Cell // cells of the step that is running
-	pendingOut []executor.Output
-	lastCode   string
-	lastResult *executor.Result
-	answer     string // the last text from an agent that said TERMINATE
-	figures    []string
-	seenFig    map[[32]byte]bool
-	flushed    time.Time // last notebook write
-	err        error
-	closed     bool
+	mu          sync.Mutex
+	hdr         Header
+	nb          *notebook.Notebook
+	transcript  *os.File
+	trw         *redact.Writer
+	tr          *team.Transcript
+	skipped     []session.Skipped
+	step        int               // code cells so far
+	asked       bool              // an agent asked the user, whose answer is next
+	pending     []*notebook.Cell  // cells of the step that is running
+	pendingOut  []executor.Output // outputs of the running block
+	pendingCode []string          // the code of the pending cells
+	running     int               // index of the running block in pending
+	lastCode    string
+	lastResult  *executor.Result
+	answer      string // the last text from an agent that said TERMINATE
+	figures     []string
+	seenFig     map[[32]byte]bool
+	flushed     time.Time // last notebook write
+	err         error
+	closed      bool
 }
 
 // NewOutput creates dir (and dir/files) and starts the transcript and
@@ -253,11 +255,16 @@ func (o *Output) Add(ev Event) {
 			changed = true
 		}
 	case agents.KindCodeGeneration:
-		o.pending = nil
-		o.pendingOut = nil
+		if m.Metadata["retry"] != "" {
+			// A corrected block: it gets its cell with its result.
+			break
+		}
+		o.pending, o.pendingOut, o.running = nil, nil, 0
+		o.pendingCode = nil
 		for _, b := range m.Blocks {
 			c := o.nb.AddCode(cellSource(b))
 			o.pending = append(o.pending, c)
+			o.pendingCode = append(o.pendingCode, b.Code)
 		}
 		o.step++
 		o.lastCode = ""
@@ -266,12 +273,21 @@ func (o *Output) Add(ev Event) {
 		}
 		changed = true
 	case agents.KindOutput:
-		if m.Output != nil && len(o.pending) > 0 {
-			// The running cell shows its output so far. A chatty cell
-			// sends many outputs: convert each once, and rewrite the
-			// notebook at most every outputFlushEvery.
+		if m.Output != nil && len(o.pending) > 0 && m.Metadata["retry"] == "" {
+			// The running cell (the block that printed it) shows its
+			// output so far. A chatty cell sends many outputs: convert
+			// each once, and rewrite the notebook at most every
+			// outputFlushEvery.
+			i := o.running
+			if b, err := strconv.Atoi(m.Metadata["block"]); err == nil && b >= 0 && b < len(o.pending) {
+				i = b
+			}
+			if i != o.running {
+				o.running, o.pendingOut = i, nil
+				o.lastCode = o.pendingCode[i]
+			}
 			o.pendingOut = append(o.pendingOut, *m.Output)
-			c := o.pending[0]
+			c := o.pending[i]
 			c.Outputs = append(c.Outputs, notebook.Outputs(o.redactOutputs([]executor.Output{*m.Output}))...)
 			changed = time.Since(o.flushed) >= outputFlushEvery
 		}
@@ -444,12 +460,14 @@ func (o *Output) markPending(why string) {
 	if len(o.pending) == 0 {
 		return
 	}
-	c := o.pending[0]
+	// Blocks before the running one ran to the end; their cells have
+	// their outputs already.
+	c := o.pending[o.running]
 	c.Outputs = notebook.Outputs(o.redactOutputs(o.pendingOut))
 	c.Outputs = append(c.Outputs, notebook.Output{OutputType: "stream", Name: "stderr",
 		Text: o.redact("[agentteam] interrupted: " + why + "\n")})
 	c.Metadata["agentteam"] = map[string]any{"interrupted": true}
-	for _, rest := range o.pending[1:] {
+	for _, rest := range o.pending[o.running+1:] {
 		rest.Metadata["agentteam"] = map[string]any{"not_run": true}
 	}
 	o.lastResult = &executor.Result{Status: executor.StatusCancelled, Outputs: append([]executor.Output(nil), o.pendingOut...), Interrupted: true}

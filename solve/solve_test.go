@@ -433,3 +433,44 @@ func TestRunChecksTheModelWhileTheKernelStarts(t *testing.T) {
 	assert.Contains(t, readFile(t, filepath.Join(out, "report.md")), "without a final answer: model error: model endpoint unreachable")
 	assert.Empty(t, jupytertest.ProcessesMatching(out), "no server or kernel left")
 }
+
+// When a message's second block is interrupted, the first keeps its output,
+// the second is marked interrupted with the output it had, and the third
+// is marked as not run.
+func TestRunInterruptedInTheSecondBlock(t *testing.T) {
+	js := jupytertest.Start(t)
+	three := "Three blocks.\n```python\nprint('first block')\n```\n" +
+		"```python\nimport time\nfor i in range(100000):\n    print('counted', i, flush=True)\n    time.sleep(0.05)\n```\n" +
+		"```python\nprint('never')\n```"
+	m, _ := model(t, fakeTeam{planner: []string{"1. Count."}, coder: []string{three}}.handler())
+	cfg := remoteConfig(js, m)
+	cfg.OutDir = t.TempDir()
+	cfg.Timeout = 6 * time.Second
+	r, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, sum, err := collect(t, ctx, r, Task{Text: "Count"})
+	require.NoError(t, err)
+	assert.Equal(t, Timeout, sum.Cause)
+	assertInterruptedCell(t, cfg.OutDir)
+	nb := validateNotebook(t, filepath.Join(cfg.OutDir, "notebook.ipynb"))
+	cells := nb.CodeCells()
+	var first, never *notebook.Cell
+	for _, c := range cells {
+		switch {
+		case strings.Contains(c.Source, "first block"):
+			first = c
+		case strings.Contains(c.Source, "never"):
+			never = c
+		}
+	}
+	require.NotNil(t, first)
+	require.NotNil(t, never)
+	require.Len(t, first.Outputs, 1)
+	assert.Equal(t, "first block\n", first.Outputs[0].Text)
+	assert.Nil(t, first.Metadata["agentteam"])
+	assert.Equal(t, map[string]any{"not_run": true}, never.Metadata["agentteam"])
+	assert.Empty(t, never.Outputs)
+	assert.Contains(t, readFile(t, filepath.Join(cfg.OutDir, "report.md")), "The last step: step 1 ran `import time` and was interrupted")
+}
