@@ -341,7 +341,13 @@ func (a *Assistant) Run(ctx context.Context, newMessages []*Message) iter.Seq2[*
 				a.history = append(a.history, entry{Message: llm.Message{Role: llm.RoleTool, ToolCallID: r.CallID, Content: r.Content}})
 			}
 			if handoff != nil {
-				m := &Message{Kind: KindHandoff, Source: a.name, Target: handoff.Target, Content: handoff.Message, Time: time.Now().UTC()}
+				// The model's text (e.g. its question to the user) goes
+				// with the handoff; without text, the handoff's message.
+				content := handoff.Message
+				if strings.TrimSpace(final.Content) != "" {
+					content = final.Content
+				}
+				m := &Message{Kind: KindHandoff, Source: a.name, Target: handoff.Target, Content: content, Time: time.Now().UTC()}
 				respond(m)
 				return
 			}

@@ -21,9 +21,9 @@ type Handoff struct {
 	Description string
 	// Name is the tool's name (default "transfer_to_TARGET").
 	Name string
-	// Message is the handoff message's content and the tool's result
-	// (default: "Transferred to TARGET, adopting the role of TARGET
-	// immediately.").
+	// Message is the tool's result, and the handoff message's content
+	// when the model wrote no text with the call (default: "Transferred to
+	// TARGET, adopting the role of TARGET immediately.").
 	Message string
 }
 
@@ -52,6 +52,7 @@ func ToolCallMarkdown(c llm.ToolCall) string {
 		f := fence(code)
 		return fmt.Sprintf("**%s**\n%s%s\n%s\n%s", c.Name, f, b.Language, code, f)
 	}
+	name := nameField(c.Name)
 	args := c.Arguments
 	var v any
 	if json.Unmarshal([]byte(args), &v) == nil {
@@ -60,7 +61,7 @@ func ToolCallMarkdown(c llm.ToolCall) string {
 		}
 	}
 	f := fence(args)
-	return fmt.Sprintf("**%s**\n%sjson\n%s\n%s", c.Name, f, args, f)
+	return fmt.Sprintf("**%s**\n%sjson\n%s\n%s", name, f, args, f)
 }
 
 // ToolResultMarkdown renders a tool result as markdown.
@@ -71,5 +72,5 @@ func ToolResultMarkdown(r ToolResult) string {
 	}
 	content := strings.TrimRight(r.Content, "\n")
 	f := fence(content)
-	return fmt.Sprintf("**%s %s**\n%s\n%s\n%s", r.Name, label, f, content, f)
+	return fmt.Sprintf("**%s %s**\n%s\n%s\n%s", nameField(r.Name), label, f, content, f)
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what agentteam needs to run and to be tested (Jupyter Server,
-# ipykernel, pandas, matplotlib, nbformat/nbclient, bubblewrap, and Chromium for
-# the web page's tests) from Debian
+# ipykernel, pandas, matplotlib, nbformat/nbclient, bubblewrap; e2fsprogs and
+# mount for the sandbox's disk limit; util-linux and curl for its tests;
+# Chromium for the web page's tests) from Debian
 # packages, then builds the agentteam binary into ./bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(jupyter-server python3-ipykernel python3-pandas python3-matplotlib
       python3-nbformat python3-nbclient jupyter-nbconvert python3-openpyxl bubblewrap
-      chromium)
+      e2fsprogs mount util-linux curl chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -405,10 +405,8 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = io.WriteString(bw, "retry: 2000\n\n")
 
-	rs.mu.Lock()
-	fromDisk := rs.fromDisk
-	rs.mu.Unlock()
-	if fromDisk {
+	// fromDisk sends the rest of a finished run's events from its file.
+	fromDisk := func() {
 		f, err := os.Open(filepath.Join(rs.dir, "events.jsonl"))
 		if err == nil {
 			sc := bufio.NewScanner(f)
@@ -421,12 +419,16 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			f.Close()
 		}
 		end()
-		return
 	}
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	for {
 		rs.mu.Lock()
+		if rs.fromDisk {
+			rs.mu.Unlock()
+			fromDisk()
+			return
+		}
 		var batch [][]byte
 		if next < len(rs.events) {
 			batch = rs.events[next:]

@@ -84,12 +84,9 @@ func (m *metrics) observe(ev Event) {
 	if ev.Usage.CompletionTokens > 0 {
 		m.tokens.WithLabelValues("completion").Add(float64(ev.Usage.CompletionTokens))
 	}
-	if ev.KernelStarts > 0 {
-		m.kernelStarts.Add(float64(ev.KernelStarts))
-	}
 }
 
-// KernelStarted counts a kernel started outside any run (the warm pool).
+// KernelStarted counts a kernel start (a run's or the warm pool's).
 func (s *Server) KernelStarted() { s.metrics.kernelStarts.Inc() }
 
 func (m *metrics) handler() http.Handler {

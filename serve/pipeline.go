@@ -47,8 +47,6 @@ type Event struct {
 	Executions int
 	// Usage is the model usage this event reports, for /metrics.
 	Usage Usage
-	// KernelStarts counts the kernels started, for /metrics.
-	KernelStarts int
 }
 
 // Usage is model token usage.

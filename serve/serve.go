@@ -163,8 +163,8 @@ type runState struct {
 
 	mu       sync.Mutex
 	rec      Run
-	events   [][]byte // nil for a run loaded from disk (read events.jsonl)
-	fromDisk bool
+	events   [][]byte      // while the run goes on; then nil
+	fromDisk bool          // the run is over and events.jsonl is complete
 	changed  chan struct{} // closed and replaced on every change
 	cancel   context.CancelCauseFunc
 	file     *os.File // events.jsonl while the run goes on
@@ -408,7 +408,11 @@ func (s *Server) finish(rs *runState, out Outcome) {
 	}
 	rs.rec.Ended = &now
 	if rs.file != nil {
-		_ = rs.file.Close()
+		if err := rs.file.Close(); err == nil {
+			// The stream is all on disk now: streams read it from there,
+			// and a long-lived server does not hold every run's events.
+			rs.events, rs.fromDisk = nil, true
+		}
 		rs.file = nil
 	}
 	if err := rs.save(); err != nil {

@@ -87,6 +87,7 @@ type Output struct {
 	tr         *team.Transcript
 	skipped    []session.Skipped
 	step       int              // code cells so far
+	asked      bool             // an agent asked the user, whose answer is next
 	pending    []*notebook.Cell // cells of the step that is running
 	pendingOut []executor.Output
 	lastCode   string
@@ -228,6 +229,12 @@ func (o *Output) Add(ev Event) {
 	changed := false
 	switch m.Kind {
 	case agents.KindText:
+		if m.Source == agents.SourceUser && o.asked {
+			o.asked = false
+			o.nb.AddMarkdown(o.redact("**user:** " + EscapeProse(m.Content)))
+			changed = true
+			break
+		}
 		if m.Source == agents.SourceUser || m.Source == "executor" {
 			break
 		}
@@ -288,6 +295,34 @@ func (o *Output) Add(ev Event) {
 			cells[i].Metadata["agentteam"] = map[string]any{"not_run": true}
 		}
 		changed = true
+	case agents.KindToolCall:
+		// Calls of other tools than the code tools (whose code becomes a
+		// code cell) are shown as markdown.
+		var parts []string
+		for _, c := range m.ToolCalls {
+			if _, ok := agents.CodeToolBlock(c); !ok {
+				parts = append(parts, agents.ToolCallMarkdown(c))
+			}
+		}
+		if len(parts) > 0 {
+			o.nb.AddMarkdown(o.redact("**" + EscapeMarkdown(m.Source) + "** calls tools:\n\n" + strings.Join(parts, "\n\n")))
+			changed = true
+		}
+	case agents.KindToolResult:
+		var parts []string
+		for _, r := range m.ToolResults {
+			parts = append(parts, agents.ToolResultMarkdown(r))
+		}
+		if len(parts) > 0 {
+			o.nb.AddMarkdown(o.redact(strings.Join(parts, "\n\n")))
+			changed = true
+		}
+	case agents.KindHandoff:
+		if p := Prose(m.Content); p != "" {
+			o.nb.AddMarkdown(o.redact("**" + EscapeMarkdown(m.Source) + " asks " + EscapeMarkdown(m.Target) + ":** " + EscapeProse(p)))
+			changed = true
+		}
+		o.asked = m.Target == agents.SourceUser
 	case agents.KindStop:
 		if m.Source == "executor" {
 			o.nb.AddMarkdown("*" + EscapeMarkdown(m.Content) + "*")

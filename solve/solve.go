@@ -38,6 +38,7 @@ import (
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/redact"
 	"github.com/agentteam/agentteam/team"
+	"github.com/agentteam/agentteam/telemetry"
 )
 
 // Version is agentteam's version as recorded in notebooks; programs set it
@@ -177,6 +178,23 @@ type Config struct {
 	Version string
 	// Logger receives debug logs (nil: discarded).
 	Logger *slog.Logger
+
+	// ToolCalls gives the coder run_python(code) and run_shell(command)
+	// tools instead of asking for fenced code blocks, for models with
+	// native tool calling; the code executor runs the calls in the kernel
+	// and answers each with its output.
+	ToolCalls bool
+	// Tools are more tools the coder may call (e.g. from MCP servers).
+	Tools []agents.Tool
+	// Tracer records GenAI spans of the run (nil: none).
+	Tracer *telemetry.Tracer
+	// Input, when set, lets the planner and the coder ask the person
+	// running the task (a handoff to "user"): the run pauses, Input is
+	// asked the question, and the answer continues the run.
+	Input agents.InputFunc
+	// Approve, when set, is asked before each code block runs; a refusal
+	// (and its reason) goes back to the coder instead of the output.
+	Approve agents.ApprovalFunc
 }
 
 // File is an input file of a task.
@@ -432,46 +450,68 @@ func (ru *run) do(parent context.Context, task Task) {
 		}
 	}
 
-	tm, finished, err := ru.team(k)
+	tm, finished, asked, err := ru.team(k)
 	if err != nil {
 		ru.finish(ctx, runCtx, sum, k, inputs, err)
 		return
 	}
 	turns := 0
 	var runErr error
-	for m, err := range tm.Stream(runCtx, text) {
-		if err != nil {
-			runErr = err
-			break
-		}
-		ru.emit(Event{Type: EventMessage, Message: m})
-		sum.Usage = usageOf(sum.Usage, m)
-		if m.Usage != nil && m.Kind != agents.KindChunk && !ru.replay {
-			if sum.UsageByAgent == nil {
-				sum.UsageByAgent = map[string]llm.Usage{}
+	for {
+		*asked = nil
+		for m, err := range tm.Stream(runCtx, text) {
+			if err != nil {
+				runErr = err
+				break
 			}
-			sum.UsageByAgent[m.Source] = sum.UsageByAgent[m.Source].Add(*m.Usage)
+			ru.emit(Event{Type: EventMessage, Message: m})
+			sum.Usage = usageOf(sum.Usage, m)
+			if m.Usage != nil && m.Kind != agents.KindChunk && !ru.replay {
+				if sum.UsageByAgent == nil {
+					sum.UsageByAgent = map[string]llm.Usage{}
+				}
+				sum.UsageByAgent[m.Source] = sum.UsageByAgent[m.Source].Add(*m.Usage)
+			}
+			if sum.Usage != nil && ru.cfg.Price != nil {
+				c := ru.cfg.Price.Cost(*sum.Usage)
+				sum.Cost = &c
+			}
+			if (m.Kind == agents.KindText || m.Kind == agents.KindHandoff) && m.Source != agents.SourceUser {
+				turns++
+			}
+			switch {
+			case m.Kind == agents.KindStop && m.Source == "executor" && m.Metadata[agents.MetaStop] == agents.StopCutOff:
+				sum.Cause, sum.Reason = CutOff, "cut off: "+lowerFirst(m.Content)
+			case m.Kind == agents.KindStop && m.Source == "executor":
+				sum.Cause, sum.Reason = Loop, "loop: "+lowerFirst(m.Content)
+			case m.Kind == agents.KindStop && *finished:
+				sum.Cause, sum.Reason = Finished, "finished"
+			case m.Kind == agents.KindStop && *asked != nil:
+			case m.Kind == agents.KindStop && sum.Cause == "":
+				sum.Cause, sum.Reason = MaxTurns, fmt.Sprintf("%d turns reached", ru.cfg.MaxTurns)
+			}
+			if !ru.alive {
+				break
+			}
 		}
-		if sum.Usage != nil && ru.cfg.Price != nil {
-			c := ru.cfg.Price.Cost(*sum.Usage)
-			sum.Cost = &c
-		}
-		if m.Kind == agents.KindText && m.Source != agents.SourceUser {
-			turns++
-		}
-		switch {
-		case m.Kind == agents.KindStop && m.Source == "executor" && m.Metadata[agents.MetaStop] == agents.StopCutOff:
-			sum.Cause, sum.Reason = CutOff, "cut off: "+lowerFirst(m.Content)
-		case m.Kind == agents.KindStop && m.Source == "executor":
-			sum.Cause, sum.Reason = Loop, "loop: "+lowerFirst(m.Content)
-		case m.Kind == agents.KindStop && *finished:
-			sum.Cause, sum.Reason = Finished, "finished"
-		case m.Kind == agents.KindStop && sum.Cause == "":
-			sum.Cause, sum.Reason = MaxTurns, fmt.Sprintf("%d turns reached", ru.cfg.MaxTurns)
-		}
-		if !ru.alive {
+		if runErr != nil || !ru.alive || *asked == nil || sum.Cause != "" {
 			break
 		}
+		// An agent asked the person: their answer continues the run.
+		ru.emit(Event{Type: EventStatus, Text: "waiting for your answer"})
+		answer, err := ru.cfg.Input(runCtx, (*asked).Content)
+		if err != nil || strings.TrimSpace(answer) == "" {
+			if runCtx.Err() != nil {
+				break
+			}
+			if err == nil {
+				err = errors.New("empty answer")
+			}
+			sum.Cause, sum.Reason = Cancelled, "no answer from the user ("+oneLine(err.Error())+")"
+			sum.Err = fmt.Errorf("%w: %w", agents.ErrNoInput, err)
+			break
+		}
+		text = answer
 	}
 	sum.Turns = turns
 	ru.finish(ctx, runCtx, sum, k, inputs, runErr)
@@ -669,18 +709,46 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 
 // team wires the planner, the coder and the code executor. finished is set
 // when the stop word ends the run.
-func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, error) {
+func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, **agents.Message, error) {
 	c := ru.cfg
 	vars := func(ctx context.Context) []string { return kernelVariables(ctx, k) }
-	planner, err := agents.NewPlanner(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory,
-		ContextWindow: c.ContextWindow, Variables: vars, Logger: ru.log})
-	if err != nil {
-		return nil, nil, err
+	pcfg := agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory,
+		ContextWindow: c.ContextWindow, Variables: vars, Logger: ru.log, Tracer: c.Tracer}
+	ccfg := pcfg
+	if c.Input != nil {
+		h := []agents.Handoff{{Target: agents.SourceUser, Description: "Ask the user a question (write it in your reply) when only they can answer it; the answer comes back as the next message.",
+			Message: "The question was passed to the user."}}
+		pcfg.Handoffs, ccfg.Handoffs = h, h
+		var err error
+		if pcfg.SystemPrompt, err = ru.prompt(prompts.Planner, askNote); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	coder, err := agents.NewCoder(agents.AssistantConfig{Client: c.Model, Prompts: c.Prompts, MaxHistory: c.MaxHistory,
-		ContextWindow: c.ContextWindow, Variables: vars, Logger: ru.log})
+	var notes []string
+	if c.ToolCalls {
+		ccfg.ExternalTools = agents.CodeTools()
+		notes = append(notes, toolsNote)
+	}
+	if len(c.Tools) > 0 {
+		ccfg.Tools = c.Tools
+		ccfg.MaxToolIterations = 5
+	}
+	if c.Input != nil {
+		notes = append(notes, askNote)
+	}
+	if len(notes) > 0 {
+		var err error
+		if ccfg.SystemPrompt, err = ru.prompt(prompts.Coder, notes...); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	planner, err := agents.NewPlanner(pcfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	coder, err := agents.NewCoder(ccfg)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	var ex executor.Executor = k
 	if !c.NoRestore {
@@ -688,16 +756,24 @@ func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, error) {
 	}
 	exec, err := agents.NewCodeExecutor(agents.CodeExecutorConfig{
 		Executor: ex, Sources: []string{"coder"}, Vision: c.Vision, Timeout: c.ExecTimeout, LoopLimit: c.LoopLimit, Logger: ru.log,
+		Tracer: c.Tracer, Approve: c.Approve,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	finished := new(bool)
+	asked := new(*agents.Message)
 	mention := team.TextMention(stopWord, "coder", "planner")
 	cond := team.Func(func(msgs []*agents.Message) string {
 		if r := mention.Check(msgs); r != "" {
 			*finished = true
 			return "finished"
+		}
+		for _, m := range msgs {
+			if m.Kind == agents.KindHandoff && m.Target == agents.SourceUser {
+				*asked = m
+				return "waiting for the user"
+			}
 		}
 		return ""
 	})
@@ -706,8 +782,30 @@ func (ru *run) team(k Kernel) (*team.RoundRobin, *bool, error) {
 		Termination: cond,
 		MaxTurns:    c.MaxTurns,
 		Logger:      ru.log,
+		Tracer:      c.Tracer,
 	})
-	return tm, finished, err
+	return tm, finished, asked, err
+}
+
+// Notes added to the prompts for tool calling and for asking the user.
+const (
+	toolsNote = "Tools: run each step's code by calling the run_python tool (run_shell for a shell command) instead of writing a code block; the output comes back as the tool's result. One call per step."
+	askNote   = "If you need something only the user can tell you (a choice, a missing detail), write your question in your reply and call the transfer_to_user tool; their answer comes back as the next message."
+)
+
+// prompt is a prompt of the run's set with notes appended.
+func (ru *run) prompt(name string, notes ...string) (string, error) {
+	var text string
+	var err error
+	if ru.cfg.Prompts != nil {
+		text, err = ru.cfg.Prompts.Get(name)
+	} else {
+		text, err = prompts.Get(name)
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(text, "\n") + "\n\n" + strings.Join(notes, "\n\n") + "\n", nil
 }
 
 // variablesCode lists the names a kernel's user defined (one line, comma

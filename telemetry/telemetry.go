@@ -63,8 +63,11 @@ type Options struct {
 	CaptureContent bool
 	// Provider is gen_ai.provider.name of chat spans (default "openai").
 	Provider string
-	// Secrets are redacted from captured content.
+	// Secrets are redacted from captured content and error texts; Redact,
+	// when set, is applied too (e.g. a redactor that knows every secret of
+	// the environment).
 	Secrets []string
+	Redact  func(string) string
 }
 
 // Tracer starts the spans. A nil *Tracer does nothing, so callers need no
@@ -93,6 +96,8 @@ type Span struct {
 	s       trace.Span
 	capture bool
 	secrets []string
+	// redactFn is Options.Redact.
+	redactFn func(string) string
 }
 
 func (t *Tracer) start(ctx context.Context, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, *Span) {
@@ -100,7 +105,7 @@ func (t *Tracer) start(ctx context.Context, name string, kind trace.SpanKind, at
 		return ctx, nil
 	}
 	ctx, s := t.t.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
-	return ctx, &Span{s: s, capture: t.opts.CaptureContent, secrets: t.opts.Secrets}
+	return ctx, &Span{s: s, capture: t.opts.CaptureContent, secrets: t.opts.Secrets, redactFn: t.opts.Redact}
 }
 
 // StartAgent starts an invoke_agent span for one turn of an agent.
@@ -250,6 +255,9 @@ func (s *Span) redact(text string) string {
 		if k != "" {
 			text = llm.Redact(text, k)
 		}
+	}
+	if s.redactFn != nil {
+		text = s.redactFn(text)
 	}
 	return text
 }

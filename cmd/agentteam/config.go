@@ -29,7 +29,8 @@ shown; the Jupyter token is redacted).
 Settings come from, in order of precedence: the flags of agentteam solve
 (which this command accepts too), AGENTTEAM_* environment variables
 (AGENTTEAM_MODEL_NAME sets model.name), the config file (--config, else
-./agentteam.yaml, else the user config directory), and the defaults.
+$AGENTTEAM_CONFIG, else the user config directory; ./agentteam.yaml only
+when named), and the defaults.
 config.yaml in the repository documents every setting.`,
 		Example: `  agentteam config
   agentteam config --model gpt-4o-mini --config team.yaml`,
@@ -58,7 +59,7 @@ config.yaml in the repository documents every setting.`,
 		cmd.Flags().AddFlag(f)
 	}
 	cmd.Flags().BoolVar(&noSandbox, "no-sandbox", false, "as for solve: run the embedded server's kernels unsandboxed")
-	cmd.Flags().StringVar(&configFile, "config", "", "config file (default ./agentteam.yaml, then the user config dir)")
+	cmd.Flags().StringVar(&configFile, "config", "", "config file (default $AGENTTEAM_CONFIG, then the user config dir; ./agentteam.yaml only when named)")
 	return cmd
 }
 
@@ -88,7 +89,10 @@ func printConfig(w io.Writer, s *Settings, v *viper.Viper, flags *pflag.FlagSet,
 	var b strings.Builder
 	file := v.ConfigFileUsed()
 	if file == "" {
-		b.WriteString("# config file: none (looked for ./agentteam.yaml and " + userConfigPath() + ")\n")
+		b.WriteString("# config file: none (--config and AGENTTEAM_CONFIG unset, no " + userConfigPath() + ")\n")
+		if note := localConfigNote(""); note != "" {
+			b.WriteString("# " + note + "\n")
+		}
 	} else {
 		if abs, err := filepath.Abs(file); err == nil {
 			file = abs
@@ -143,7 +147,7 @@ func printConfig(w io.Writer, s *Settings, v *viper.Viper, flags *pflag.FlagSet,
 	} else {
 		b.WriteString("# API key: none found (set OPENAI_API_KEY or AGENTTEAM_API_KEY, or name a variable with --api-key-env)\n")
 	}
-	_, err = io.WriteString(w, redactText(b.String(), s.Jupyter.Token))
+	_, err = io.WriteString(w, redactText(b.String(), append([]string{s.Jupyter.Token}, mcpSecrets(s)...)...))
 	return err
 }
 
@@ -176,6 +180,12 @@ func yamlScalar(v any) string {
 	if d, ok := v.(time.Duration); ok {
 		return d.String()
 	}
+	// Lists and mappings (mcp.servers) in flow style, on one line.
+	var n yaml.Node
+	if err := n.Encode(v); err == nil && (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) {
+		flow(&n)
+		v = &n
+	}
 	out, err := yaml.Marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
@@ -185,4 +195,11 @@ func yamlScalar(v any) string {
 		return `""`
 	}
 	return s
+}
+
+func flow(n *yaml.Node) {
+	n.Style |= yaml.FlowStyle
+	for _, c := range n.Content {
+		flow(c)
+	}
 }

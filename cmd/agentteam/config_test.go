@@ -79,11 +79,22 @@ func TestConfigPrecedence(t *testing.T) {
 	assert.Equal(t, "from-flag", s.Model.Name, "flags over all")
 	assert.Equal(t, 3, s.Team.MaxTurns)
 
-	// ./agentteam.yaml is found without --config.
+	// ./agentteam.yaml is read only when named (it may have come with the
+	// data); AGENTTEAM_CONFIG names a file too.
 	require.NoError(t, os.WriteFile("agentteam.yaml", []byte("jupyter:\n  kernel: other\n"), 0o644))
 	s, _, err = loadSettings("", nil, nil)
 	require.NoError(t, err)
+	assert.NotEqual(t, "other", s.Jupyter.Kernel)
+	assert.Contains(t, localConfigNote(""), "./agentteam.yaml is not read unless named")
+	assert.Empty(t, localConfigNote("agentteam.yaml"))
+	s, _, err = loadSettings("agentteam.yaml", nil, nil)
+	require.NoError(t, err)
 	assert.Equal(t, "other", s.Jupyter.Kernel)
+	t.Setenv("AGENTTEAM_CONFIG", "agentteam.yaml")
+	s, _, err = loadSettings("", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "other", s.Jupyter.Kernel)
+	assert.Empty(t, localConfigNote(""))
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {

@@ -35,16 +35,19 @@ type evalOptions struct {
 
 // evalFlagKeys binds settings to eval's flags.
 var evalFlagKeys = map[string]string{
-	"model.name":        "model",
-	"model.base_url":    "base-url",
-	"model.api_key_env": "api-key-env",
-	"jupyter.url":       "jupyter-url",
-	"jupyter.token":     "token",
-	"jupyter.kernel":    "kernel",
-	"team.max_turns":    "max-turns",
-	"team.timeout":      "timeout",
-	"output.dir":        "out",
-	"sandbox.network":   "allow-network",
+	"model.name":           "model",
+	"model.base_url":       "base-url",
+	"model.api_key_env":    "api-key-env",
+	"model.context_window": "context-window",
+	"model.vision":         "vision",
+	"jupyter.url":          "jupyter-url",
+	"jupyter.token":        "token",
+	"jupyter.kernel":       "kernel",
+	"jupyter.keep_remote":  "keep-remote",
+	"team.max_turns":       "max-turns",
+	"team.timeout":         "timeout",
+	"output.dir":           "out",
+	"sandbox.network":      "allow-network",
 }
 
 func newEvalCmd() *cobra.Command {
@@ -94,6 +97,9 @@ Exit status: 0 when the eval ran, whatever the accuracy; 2 for bad usage;
 				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
 				_ = cmd.Flags().Set("sandbox-enabled", "false")
 			}
+			if note := localConfigNote(o.ConfigFile); note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
+			}
 			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
 			if err != nil {
 				return err
@@ -111,13 +117,16 @@ Exit status: 0 when the eval ran, whatever the accuracy; 2 for bad usage;
 	f.String("model", "", "model name, or replay:DIR to replay DIR/<id>.md for each question")
 	f.String("base-url", "", "OpenAI-compatible API base URL (e.g. http://127.0.0.1:11434/v1)")
 	f.String("api-key-env", "", "environment variable holding the API key (default AGENTTEAM_API_KEY, then OPENAI_API_KEY)")
+	f.Int("context-window", 0, "the model's context window in tokens; requests are fitted to it (default: ask the endpoint)")
+	f.Bool("vision", false, "send the figures each step draws to the model (for models that see images)")
 	f.String("jupyter-url", "", "Jupyter Server or Kernel Gateway URL; empty starts an embedded sandboxed server per question")
+	f.Bool("keep-remote", false, "keep each question's directory (agentteam/<run id>) on a remote server")
 	f.String("token", "", "Jupyter token")
 	f.String("kernel", "", "kernel spec name (default python3)")
 	f.Int("max-turns", 0, "stop a question after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop a question after this long (default 30m)")
 	f.String("out", "", "output directory; an existing one is resumed (default ./agentteam-eval/<timestamp>)")
-	f.StringVar(&o.ConfigFile, "config", "", "config file (default ./agentteam.yaml, then the user config dir)")
+	f.StringVar(&o.ConfigFile, "config", "", "config file (default $AGENTTEAM_CONFIG, then the user config dir; ./agentteam.yaml only when named)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON event per line")
 	f.BoolVar(&o.Verbose, "verbose", false, "log HTTP and websocket detail to stderr (never secrets)")
 	f.BoolVar(&noSandbox, "no-sandbox", false, "run the embedded server's kernels unsandboxed")
@@ -204,6 +213,14 @@ func runEval(ctx context.Context, o *evalOptions, s *Settings, stdout, stderr io
 	base, err := solveConfig(s, shared, red, logger)
 	if err != nil {
 		return err
+	}
+	if shared != nil {
+		if note := discoverWindow(ctx, shared, &base); note != "" && o.Verbose {
+			fmt.Fprintln(stderr, "agentteam: "+note)
+		}
+	}
+	if !s.Sandbox.Enabled && s.Jupyter.URL == "" {
+		fmt.Fprintln(stderr, "agentteam: WARNING: the kernels run without the sandbox (--no-sandbox, sandbox.enabled: false or AGENTTEAM_SANDBOX_ENABLED=false): code the model writes, or a data file talks it into, runs with your user's full access to this machine.")
 	}
 
 	outDir := s.Output.Dir

@@ -251,3 +251,15 @@ func TestEvalUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestEvalNoSandboxWarns(t *testing.T) {
+	jupytertest.Require(t)
+	suite, err := filepath.Abs("../../eval/starter")
+	require.NoError(t, err)
+	var so, se bytes.Buffer
+	out := filepath.Join(t.TempDir(), "out")
+	code := Main([]string{"eval", suite, "--ids", "0", "--model", "replay:" + filepath.Join(suite, "replay"), "--no-sandbox", "--out", out}, strings.NewReader(""), &so, &se)
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", so.String(), se.String())
+	assert.Contains(t, se.String(), "WARNING: the kernels run without the sandbox")
+	assert.Contains(t, so.String(), "1 of 1 right")
+}

@@ -128,7 +128,7 @@ func splitScript(src string) []string {
 func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	// The code may print a secret of this environment: nothing written to
 	// the console, --json, the notebook or the error escapes the redactor.
-	red := redact.FromEnv(os.Environ(), o.Token)
+	red := redact.FromEnv(os.Environ(), o.Token, urlToken(o.URL))
 	ow, ew := red.Writer(stdout), red.Writer(stderr)
 	stdout, stderr = ow, ew
 	defer func() {
@@ -216,7 +216,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		if ctx.Err() != nil {
 			return interrupted(ctx)
 		}
-		return redactErr(err, o.Token)
+		return redactErr(sandboxHint(err), o.Token)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -266,3 +266,22 @@ func TestExecRedactsSecretsTheCodePrints(t *testing.T) {
 		assert.Contains(t, string(b), "bad [REDACTED]")
 	})
 }
+
+// A token given only inside the Jupyter URL (?token=..., as Jupyter prints
+// it) is a secret like --token: what the code prints does not show it.
+func TestExecRedactsATokenGivenInTheURL(t *testing.T) {
+	s := jupytertest.Start(t)
+	half := len(s.Token) / 2
+	code := "t = '" + s.Token[:half] + "' + '" + s.Token[half:] + "'\nprint('token:', t)"
+	r := runCLI(t, "", "exec", "--jupyter-url", s.URL+"?token="+s.Token, "-c", code)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "token: [REDACTED]")
+	assert.NotContains(t, r.stdout+r.stderr, s.Token)
+}
+
+func TestRunRedactorKnowsATokenGivenInTheURL(t *testing.T) {
+	s := &Settings{}
+	s.Jupyter.URL = "https://jupyter.example.com/prefix/?token=url-only-token-123456"
+	red := newRedactor(s, &endpoint{})
+	assert.Equal(t, "t=[REDACTED]", red.String("t=url-only-token-123456"))
+}

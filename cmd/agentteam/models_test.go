@@ -80,7 +80,7 @@ func TestSolveWithARealisticModel(t *testing.T) {
 	cfg := "model:\n  prices:\n    - model: fake-model\n      prompt: 2.5\n      completion: 10\n      cached: 1.25\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "agentteam.yaml"), []byte(cfg), 0o644))
 	r := runSolveBinary(t, dir, []string{"OPENAI_BASE_URL=" + srv.URL, "OPENAI_API_KEY=" + testKey},
-		task, "--model", "fake-model", "--context-window", "8000", "--vision", "--json")
+		task, "--model", "fake-model", "--context-window", "8000", "--vision", "--json", "--config", "agentteam.yaml")
 	require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 
 	nb := readString(t, filepath.Join(r.out, "notebook.ipynb"))

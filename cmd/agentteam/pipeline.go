@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 
@@ -20,11 +21,23 @@ import (
 // secret-looking variables of the environment; a run adds its embedded
 // server's token.
 func newRedactor(s *Settings, ep *endpoint) *redact.Redactor {
-	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
+	red := redact.FromEnv(os.Environ(), s.Jupyter.Token, urlToken(s.Jupyter.URL), ep.APIKey, os.Getenv("AGENTTEAM_API_KEY"), os.Getenv("OPENAI_API_KEY"))
 	if s.Model.APIKeyEnv != "" {
 		red.Add(os.Getenv(s.Model.APIKeyEnv))
 	}
+	// MCP servers' header and environment values (tokens, often).
+	red.Add(mcpSecrets(s)...)
 	return red
+}
+
+// urlToken is the token given in a Jupyter URL's query (?token=...), which
+// the client takes out and uses like --token.
+func urlToken(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("token")
 }
 
 // newModel returns the model client the settings name: the recorded
@@ -65,6 +78,7 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 		return solve.Config{}, configError("prompts.dir: %v", err)
 	}
 	mem, _ := parseBytes(s.Sandbox.Memory)
+	disk, _ := parseDisk(s.Sandbox.Disk)
 	maxFile, maxFiles := s.Output.fileLimits()
 	maxTurns := s.Team.MaxTurns
 	if maxTurns == 0 {
@@ -77,7 +91,8 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
 			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
 			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
-			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes},
+			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes,
+				Disk: disk, Env: s.Sandbox.Env},
 		},
 		RemoteDir:     s.Jupyter.RemoteDir,
 		KeepRemote:    s.Jupyter.KeepRemote,
@@ -95,6 +110,7 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 		MaxFilesBytes: maxFiles,
 		Version:       version,
 		Logger:        logger,
+		ToolCalls:     s.Model.ToolCalls,
 	}, nil
 }
 

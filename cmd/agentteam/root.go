@@ -45,7 +45,7 @@ func rootError(root *cobra.Command, err error) error {
 		}
 	}
 	if s := root.SuggestionsFor(name); len(s) > 0 {
-		return usageErrorf("unknown command %q: did you mean %q?", name, s[0])
+		return usageErrorf("unknown command %q: did you mean %q?", name, closest(name, s))
 	}
 	return usageErrorf("unknown command %q", name)
 }
@@ -60,7 +60,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newEvalCmd(), newConfigCmd())
+	root.AddCommand(newVersionCmd(), newExecCmd(), newSolveCmd(), newEvalCmd(), newServeCmd(), newConfigCmd())
 	// Bad flags and arguments are usage errors: exit 2, one line, a hint.
 	root.SetFlagErrorFunc(flagError)
 	for _, c := range root.Commands() {
@@ -101,4 +101,43 @@ func errorPrefix(w io.Writer) string {
 		}
 	}
 	return "agentteam: "
+}
+
+// closest is the candidate fewest edits away from name, a swap of two
+// neighbouring letters counting as one edit ("slove" is "solve", not
+// "serve").
+func closest(name string, candidates []string) string {
+	best, bestD := candidates[0], -1
+	for _, c := range candidates {
+		if d := swapDistance(name, c); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// swapDistance is the optimal string alignment distance: insertions,
+// deletions, substitutions and swaps of neighbours.
+func swapDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/agentteam/agentteam/mcp"
 )
 
 // Settings is the effective configuration of a run. Every field has a
@@ -27,6 +29,12 @@ type Settings struct {
 	Team    TeamSettings    `mapstructure:"team" yaml:"team"`
 	Prompts PromptSettings  `mapstructure:"prompts" yaml:"prompts"`
 	Output  OutputSettings  `mapstructure:"output" yaml:"output"`
+	MCP     MCPSettings     `mapstructure:"mcp" yaml:"mcp"`
+}
+
+// MCPSettings: MCP servers whose tools the coder may call.
+type MCPSettings struct {
+	Servers []mcp.ServerConfig `mapstructure:"servers" yaml:"servers"`
 }
 
 // ModelSettings: the OpenAI-compatible endpoint.
@@ -39,6 +47,7 @@ type ModelSettings struct {
 	RequestTimeout    time.Duration `mapstructure:"request_timeout" yaml:"request_timeout"`
 	StreamIdleTimeout time.Duration `mapstructure:"stream_idle_timeout" yaml:"stream_idle_timeout"`
 	MaxRetries        int           `mapstructure:"max_retries" yaml:"max_retries"`
+	ToolCalls         bool          `mapstructure:"tool_calls" yaml:"tool_calls"`
 	ContextWindow     int           `mapstructure:"context_window" yaml:"context_window"`
 	Vision            bool          `mapstructure:"vision" yaml:"vision"`
 	Prices            []PriceEntry  `mapstructure:"prices" yaml:"prices"`
@@ -74,6 +83,10 @@ type SandboxSettings struct {
 	Network   bool   `mapstructure:"network" yaml:"network"`
 	Memory    string `mapstructure:"memory" yaml:"memory"`
 	Processes int    `mapstructure:"processes" yaml:"processes"`
+	// Disk limits what kernels add to the workspace ("none": no limit).
+	Disk string `mapstructure:"disk" yaml:"disk"`
+	// Env names host environment variables passed into the kernel.
+	Env []string `mapstructure:"env" yaml:"env"`
 }
 
 // TeamSettings: the plan → code → run loop.
@@ -126,6 +139,7 @@ func defaultSettings() map[string]any {
 		"model.context_window":          0,
 		"model.vision":                  false,
 		"model.prices":                  []any{},
+		"model.tool_calls":              false,
 		"jupyter.url":                   "",
 		"jupyter.token":                 "",
 		"jupyter.kernel":                "python3",
@@ -139,6 +153,8 @@ func defaultSettings() map[string]any {
 		"sandbox.network":               false,
 		"sandbox.memory":                "4GiB",
 		"sandbox.processes":             512,
+		"sandbox.disk":                  "10GiB",
+		"sandbox.env":                   []string{},
 		"team.max_turns":                30,
 		"team.timeout":                  "30m",
 		"team.loop_limit":               3,
@@ -148,6 +164,7 @@ func defaultSettings() map[string]any {
 		"output.max_output_bytes":       65536,
 		"output.max_file_bytes":         "100MiB",
 		"output.max_files_bytes":        "1GiB",
+		"mcp.servers":                   []any{},
 	}
 }
 
@@ -163,7 +180,7 @@ func configError(format string, args ...any) error {
 }
 
 // loadSettings reads the configuration: defaults, then the config file
-// (--config, else ./agentteam.yaml, else the user config dir), then
+// (--config, else $AGENTTEAM_CONFIG, else the user config dir), then
 // AGENTTEAM_* environment variables (AGENTTEAM_MODEL_NAME for model.name),
 // then the flags bound in flagKeys (config key → flag name) that were set.
 func loadSettings(configFile string, flags *pflag.FlagSet, flagKeys map[string]string) (*Settings, *viper.Viper, error) {
@@ -177,9 +194,13 @@ func loadSettings(configFile string, flags *pflag.FlagSet, flagKeys map[string]s
 
 	file := configFile
 	if file == "" {
-		if _, err := os.Stat("agentteam.yaml"); err == nil {
-			file = "agentteam.yaml"
-		} else if dir, err := os.UserConfigDir(); err == nil {
+		file = os.Getenv("AGENTTEAM_CONFIG")
+	}
+	if file == "" {
+		// Not ./agentteam.yaml: a directory of downloaded data may hold
+		// one, and its model.base_url would receive the key (its
+		// jupyter.binary would even be run). It is read when named.
+		if dir, err := os.UserConfigDir(); err == nil {
 			p := filepath.Join(dir, "agentteam", "config.yaml")
 			if _, err := os.Stat(p); err == nil {
 				file = p
@@ -339,13 +360,59 @@ func validate(s *Settings) error {
 	if _, err := parseBytes(s.Sandbox.Memory); err != nil {
 		return configError("sandbox.memory: %v", err)
 	}
+	if _, err := parseDisk(s.Sandbox.Disk); err != nil {
+		return configError("sandbox.disk: %v", err)
+	}
 	if _, err := parseBytes(s.Output.MaxFileBytes); err != nil {
 		return configError("output.max_file_bytes: %v", err)
 	}
 	if _, err := parseBytes(s.Output.MaxFilesBytes); err != nil {
 		return configError("output.max_files_bytes: %v", err)
 	}
+	names := map[string]bool{}
+	for i, srv := range s.MCP.Servers {
+		if srv.Name == "" {
+			return configError("mcp.servers[%d] has no name", i)
+		}
+		if names[srv.Name] {
+			return configError("mcp.servers: two servers are named %q", srv.Name)
+		}
+		names[srv.Name] = true
+		if err := srv.Validate(); err != nil {
+			return configError("mcp.servers[%d]: %v", i, err)
+		}
+		if srv.CallTimeout < 0 {
+			return configError("mcp.servers[%d].call_timeout must not be negative", i)
+		}
+	}
 	return nil
+}
+
+// mcpSecrets are the values of MCP servers' headers and environment
+// variables (tokens, often): never printed.
+func mcpSecrets(s *Settings) []string {
+	var out []string
+	for _, srv := range s.MCP.Servers {
+		for _, v := range srv.Headers {
+			out = append(out, v)
+		}
+		for _, v := range srv.Env {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parseDisk reads sandbox.disk: a size, or "none" for no limit (-1).
+func parseDisk(s string) (int64, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "none") {
+		return -1, nil
+	}
+	n, err := parseBytes(s)
+	if err == nil && n > 0 && n < 16<<20 {
+		return 0, fmt.Errorf("%q is below the minimum of 16MiB (or \"none\")", s)
+	}
+	return n, err
 }
 
 // parseBytes reads sizes like 4GiB, 512MiB, 2G, 1000000 ("" or 0: none).
@@ -387,7 +454,7 @@ type endpoint struct {
 // ollamaURL is probed when nothing else names an endpoint.
 var ollamaURL = "http://127.0.0.1:11434/v1"
 
-var errNoEndpoint = errors.New("no model endpoint configured: set --base-url and --model (or model.base_url/model.name in agentteam.yaml, or OPENAI_BASE_URL and OPENAI_API_KEY), run a local Ollama, or try the bundled replay with --model replay:examples/messy/replay.md")
+var errNoEndpoint = errors.New("no model endpoint configured: set --base-url and --model (or model.base_url/model.name in a config file, or OPENAI_BASE_URL and OPENAI_API_KEY), run a local Ollama, or try the bundled replay with --model replay:examples/messy/replay.md")
 
 // resolveEndpoint picks the model endpoint: settings (flags, env
 // AGENTTEAM_MODEL_*, config file) first, then OPENAI_BASE_URL and
@@ -463,4 +530,16 @@ func fieldKeys() []string {
 	walk(reflect.TypeOf(Settings{}), "")
 	sort.Strings(keys)
 	return keys
+}
+
+// localConfigNote says, when ./agentteam.yaml exists but no config file was
+// named, that it is not read and how to read it.
+func localConfigNote(configFile string) string {
+	if configFile != "" || os.Getenv("AGENTTEAM_CONFIG") != "" {
+		return ""
+	}
+	if st, err := os.Stat("agentteam.yaml"); err != nil || st.IsDir() {
+		return ""
+	}
+	return "note: ./agentteam.yaml is not read unless named (--config agentteam.yaml or AGENTTEAM_CONFIG): a config file that came with the data could send your API key to another endpoint"
 }

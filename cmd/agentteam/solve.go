@@ -12,7 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/mcp"
 	"github.com/agentteam/agentteam/solve"
+	"github.com/agentteam/agentteam/telemetry"
 )
 
 // solveOptions are the flags of `agentteam solve` that are not settings.
@@ -23,6 +26,13 @@ type solveOptions struct {
 	JSON       bool
 	Quiet      bool
 	Verbose    bool
+	// Trace is a file for the run's GenAI spans as JSON lines.
+	Trace string
+	// Interactive lets the planner and the coder ask the person at the
+	// terminal; Approve asks before each code block runs. Both read Stdin.
+	Interactive bool
+	Approve     bool
+	Stdin       io.Reader
 }
 
 // solveFlagKeys binds settings to flags of the same meaning.
@@ -40,6 +50,7 @@ var solveFlagKeys = map[string]string{
 	"team.timeout":         "timeout",
 	"output.dir":           "out",
 	"sandbox.network":      "allow-network",
+	"model.tool_calls":     "tool-calls",
 }
 
 func newSolveCmd() *cobra.Command {
@@ -73,12 +84,16 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
 				_ = cmd.Flags().Set("sandbox-enabled", "false")
 			}
+			if note := localConfigNote(o.ConfigFile); note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
+			}
 			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
+			o.Stdin = cmd.InOrStdin()
 			return runSolve(ctx, &o, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -96,12 +111,16 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 	f.Int("max-turns", 0, "stop after this many agent turns (default 30)")
 	f.Duration("timeout", 0, "stop the whole run after this long (default 30m)")
 	f.String("out", "", "output directory (default ./agentteam-out/<timestamp>)")
-	f.StringVar(&o.ConfigFile, "config", "", "config file (default ./agentteam.yaml, then the user config dir)")
+	f.StringVar(&o.ConfigFile, "config", "", "config file (default $AGENTTEAM_CONFIG, then the user config dir; ./agentteam.yaml only when named)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON event per line")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the final answer")
 	f.BoolVar(&o.Verbose, "verbose", false, "log HTTP and websocket detail to stderr (never secrets)")
 	f.BoolVar(&noSandbox, "no-sandbox", false, "run the embedded server's kernels unsandboxed")
 	f.Bool("allow-network", false, "let sandboxed kernels use the network")
+	f.Bool("tool-calls", false, "the coder calls run_python/run_shell tools instead of writing code blocks (models with tool calling)")
+	f.StringVar(&o.Trace, "trace", "", "write OpenTelemetry GenAI spans to this file as JSON lines (OTLP too when OTEL_EXPORTER_OTLP_* is set)")
+	f.BoolVar(&o.Interactive, "interactive", false, "let the planner and the coder ask you questions at the terminal")
+	f.BoolVar(&o.Approve, "approve", false, "ask before each code block runs; a refusal and its reason go back to the coder")
 	f.Bool("sandbox-enabled", true, "")
 	_ = f.MarkHidden("sandbox-enabled")
 	return cmd
@@ -189,18 +208,64 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	if err := checkOutDir(outDir); err != nil {
 		return err
 	}
+	// Tracing: a JSON-lines file with --trace, OTLP when the environment
+	// asks for it. Contents only with the GenAI opt-in variable.
+	tp, shutdownTrace, err := telemetry.NewProvider(ctx, telemetry.ProviderConfig{File: o.Trace, OTLP: telemetry.OTLPFromEnv(), Version: version})
+	if err != nil {
+		return usageErrorf("--trace: %s", red.String(err.Error()))
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = shutdownTrace(sctx)
+	}()
+	var tracer *telemetry.Tracer
+	if tp != nil {
+		tracer = telemetry.New(tp, telemetry.Options{CaptureContent: telemetry.CaptureContentFromEnv(), Redact: red.String})
+	}
+
+	// Tools of MCP servers.
+	var tools []agents.Tool
+	if len(s.MCP.Servers) > 0 {
+		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ts, err := mcp.Open(mctx, s.MCP.Servers)
+		cancel()
+		if err != nil {
+			return errors.New(oneLineText(red.String(err.Error())))
+		}
+		defer ts.Close()
+		tools = ts.Tools
+	}
+
+	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, red)
+	var input agents.InputFunc
+	var approve agents.ApprovalFunc
+	if o.Interactive || o.Approve {
+		in := o.Stdin
+		if in == nil {
+			in = os.Stdin
+		}
+		lr := newLineReader(in)
+		if o.Interactive {
+			input = inputFunc(ui, lr)
+		}
+		if o.Approve {
+			approve = approveFunc(ui, lr)
+		}
+	}
+
 	cfg, err := solveConfig(s, model, red, logger)
 	if err != nil {
 		return err
 	}
 	cfg.OutDir = outDir
+	cfg.Tools, cfg.Tracer, cfg.Input, cfg.Approve = tools, tracer, input, approve
 	windowNote := discoverWindow(ctx, model, &cfg)
 	runner, err := solve.New(cfg)
 	if err != nil {
 		return err
 	}
 
-	ui := newTerminal(stdout, stderr, o.JSON, o.Quiet, red)
 	if !s.Sandbox.Enabled && s.Jupyter.URL == "" {
 		// On stderr, whatever the mode (-q and --json too).
 		fmt.Fprintln(ui.err, "agentteam: WARNING: the kernel runs without the sandbox (--no-sandbox, sandbox.enabled: false or AGENTTEAM_SANDBOX_ENABLED=false): code the model writes, or a data file talks it into, runs with your user's full access to this machine.")
@@ -230,11 +295,11 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	case ctx.Err() != nil:
 		return interrupted(ctx)
 	case sum == nil && runErr != nil:
-		return errors.New(oneLineText(red.String(runErr.Error())))
+		return errors.New(oneLineText(red.String(sandboxHint(runErr).Error())))
 	case sum == nil:
 		return errors.New("the run ended without a summary")
 	case sum.Cause == solve.ModelError || sum.Cause == solve.KernelError:
-		return errors.New(oneLineText(sum.Reason))
+		return errors.New(oneLineText(sum.Reason + sandboxHintText(sum.Err)))
 	case !sum.Finished():
 		return &exitError{code: 1, err: fmt.Errorf("the task did not finish: %s (outputs in %s)", sum.Reason, sum.OutputDir)}
 	}

@@ -283,15 +283,18 @@ func (t *terminal) show(m *agents.Message) {
 	case agents.KindReasoning:
 		t.think(m.Source, m.Reasoning+m.Content)
 	case agents.KindToolCall:
-		for _, c := range m.ToolCalls {
-			t.aside(m.Source, "→ "+c.Name+"("+truncateRunes(c.Arguments, 200)+")", false)
-		}
+		// The code of run_python/run_shell calls is shown like fenced code.
+		t.toolCalls(m)
 	case agents.KindToolResult:
 		for _, r := range m.ToolResults {
 			t.aside(m.Source, "← "+r.Name+": "+truncateRunes(r.Content, 500), r.IsError)
 		}
 	case agents.KindHandoff:
-		t.aside(m.Source, "→ hands over to "+m.Target, false)
+		if m.Target == agents.SourceUser {
+			t.aside(m.Source, "→ asks you: "+m.Content, false)
+		} else {
+			t.aside(m.Source, "→ hands over to "+m.Target, false)
+		}
 	}
 }
 
@@ -540,7 +543,9 @@ func (t *terminal) gapLine() {
 }
 
 func (t *terminal) renderCode(lang, code string) {
-	code = t.clean(code)
+	// Python runs a carriage return in code as a line break: show it as
+	// one, rather than letting it hide what came before it on the line.
+	code = t.clean(strings.ReplaceAll(strings.ReplaceAll(code, "\r\n", "\n"), "\r", "\n"))
 	if strings.TrimSpace(code) == "" {
 		return
 	}

@@ -331,7 +331,7 @@ func TestTerminalReasoningToolsAndHandoffs(t *testing.T) {
 	assert.Contains(t, out, tm.dimS.Render("  Let me think."), "reasoning is dimmed")
 	assert.NotContains(t, out, "TERMINATE")
 	assert.Equal(t, 1, strings.Count(plain, "Let me think."), "streamed reasoning is not shown twice")
-	assert.Contains(t, plain, "▌ coder\n→ run_python({\"code\":\"print(1)\"})\n← run_python: Trace^[[2J\n→ hands over to planner\n")
+	assert.Contains(t, plain, "▌ coder\n→ run_python\n│ print(1)\n← run_python: Trace^[[2J\n→ hands over to planner\n", "code calls show their code")
 	assert.Contains(t, out, tm.errS.Render("← run_python: Trace^[[2J"), "a failed tool call is an error")
 
 	// A reply that was not streamed shows its reasoning once, before it.
@@ -339,4 +339,21 @@ func TestTerminalReasoningToolsAndHandoffs(t *testing.T) {
 	tm = newTerminalWith(&buf, io.Discard, termOptions{})
 	out = feed(tm, &agents.Message{Kind: agents.KindText, Source: "coder", Content: "Done.", Reasoning: "Short thought."})
 	assert.Equal(t, "\n── coder ──\n  Short thought.\n\nDone.\n", out)
+}
+
+// Python runs a carriage return in code as a line break: the code shown
+// live must show what runs after it and what runs before it, never only
+// the part after the last carriage return (which would hide a statement
+// from the person watching).
+func TestLiveViewShowsCodeHiddenBehindCarriageReturns(t *testing.T) {
+	text := "Loading the data.\n```python\nimport os; print('HIDDEN STATEMENT')\r# load the data\n```\n"
+	for _, o := range []termOptions{{TTY: true, Color: true, Width: 100}, {}} {
+		var buf bytes.Buffer
+		tm := newTerminalWith(&buf, io.Discard, o)
+		out := feed(tm, append(chunks("coder", text, 7), agents.NewText("coder", text))...)
+		plain := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(out, "")
+		assert.Contains(t, plain, "HIDDEN STATEMENT", "tty=%v", o.TTY)
+		assert.Contains(t, plain, "# load the data", "tty=%v", o.TTY)
+		assert.NotContains(t, plain, "\r#", "tty=%v", o.TTY)
+	}
 }

@@ -104,6 +104,10 @@ type ClientConfig struct {
 	// RequestTimeout bounds each REST call that the caller's context leaves
 	// unbounded; zero means 30s.
 	RequestTimeout time.Duration
+	// UnixSocket, when set, is the path of a unix socket every request and
+	// websocket goes to (a server started with --ServerApp.sock); URL then
+	// gives only the scheme and path prefix, e.g. http://localhost/.
+	UnixSocket string
 }
 
 // Client is a client of one Jupyter Server or Kernel Gateway. It is safe for
@@ -173,6 +177,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if hc.Jar == nil {
 		hc.Jar, _ = cookiejar.New(nil)
+	}
+	if cfg.UnixSocket != "" {
+		useUnixSocket(&hc, cfg.UnixSocket)
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second

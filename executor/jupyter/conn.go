@@ -121,15 +121,13 @@ func (c *Client) dialer() *websocket.Dialer {
 		}
 	}
 	nd := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	quick := !c.cfg.DisableQuickAck
 	// TLS (wss) is layered by the websocket library on top of what this
 	// returns, so the wrapped TCP connection stays underneath.
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := nd.DialContext(ctx, network, addr)
-		if err != nil || !quick {
-			return nc, err
-		}
-		return wrapQuickAck(nc), nil
+		return c.dialNet(ctx, nd, network, addr)
+	}
+	if c.cfg.UnixSocket != "" {
+		d.Proxy = nil
 	}
 	return d
 }

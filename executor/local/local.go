@@ -1,18 +1,21 @@
-// Package local starts an embedded jupyter-server on 127.0.0.1 for when no
-// remote server is configured. Its kernels are sandboxed by default (see
-// SandboxConfig).
+// Package local starts an embedded jupyter-server for when no remote server
+// is configured. Its kernels are sandboxed by default (see SandboxConfig).
 //
-// The server runs in its own process group with a private runtime, config
-// and data directory, a free port and a random token. Close stops it and
-// every kernel and process its kernels started. If this process dies
-// without calling Close, the kernel takes the server down with it
-// (PR_SET_PDEATHSIG), and kernels exit when their parent is gone.
+// The server runs in its own process group with a private directory (mode
+// 0700) holding its runtime, config and data directories, and listens on a
+// unix socket in that directory, so no other local user can reach it. Its
+// random token is in a 0600 config file, never on a command line, and
+// terminals are off. Close stops it and every kernel and process its kernels
+// started. If this process dies without calling Close, the operating system
+// takes the server down with it (PR_SET_PDEATHSIG on Linux), kernels exit
+// when their parent is gone, and the next Start sweeps what is left.
 package local
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,13 +25,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"github.com/agentteam/agentteam/internal/procs"
 )
 
 // DefaultStartTimeout bounds the server's start-up when Config.StartTimeout
@@ -60,11 +60,12 @@ type Config struct {
 // Server is a running embedded jupyter-server.
 type Server struct {
 	cfg     Config
-	url     string
 	token   string
-	dir     string // private dir: runtime, config, data, log
+	dir     string // private dir: runtime, config, data, socket
 	runtime string
+	sock    string // the server's unix socket
 	workDir string
+	hc      *http.Client
 	cmd     *exec.Cmd
 	done    chan struct{}
 	logBuf  *tailBuffer
@@ -77,6 +78,9 @@ type Server struct {
 
 // Start launches the server and waits until it answers.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if runtime.GOOS == "windows" {
+		return nil, errors.New("local jupyter: the embedded server listens on a unix socket, which is not available here; use a remote Jupyter server")
+	}
 	if cfg.WorkDir == "" {
 		return nil, errors.New("local jupyter: no work directory given")
 	}
@@ -98,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	sweepStale(log)
 	dir, err := privateDir()
 	if err != nil {
 		return nil, fmt.Errorf("local jupyter: %w", err)
@@ -120,15 +125,36 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	tok := make([]byte, 24)
 	_, _ = rand.Read(tok)
 	s.token = hex.EncodeToString(tok)
+	s.sock = filepath.Join(dir, "server.sock")
+	s.hc = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", s.sock)
+		},
+	}}
 
-	env := append(os.Environ(),
+	env := serverEnv(cfg.Sandbox)
+	env = append(env,
 		"JUPYTER_RUNTIME_DIR="+s.runtime,
 		"JUPYTER_CONFIG_DIR="+filepath.Join(dir, "config"),
 		"JUPYTER_DATA_DIR="+filepath.Join(dir, "data"),
 		"JUPYTER_PLATFORM_DIRS=0",
 		"PYDEVD_DISABLE_FILE_VALIDATION=1",
 	)
-	var extra []string
+	// Settings go in a config file readable by this user only: the token
+	// must not appear on a command line, where every local user can read
+	// it, nor in the environment, which kernels inherit.
+	serverCfg := map[string]any{
+		"ServerApp": map[string]any{
+			"token":             s.token,
+			"password":          "",
+			"sock":              s.sock,
+			"sock_mode":         "0600",
+			"terminals_enabled": false,
+			"open_browser":      false,
+			"root_dir":          work,
+		},
+	}
 	if !cfg.Sandbox.Disabled {
 		sb, err := newSandbox(cfg, s)
 		if err != nil {
@@ -136,44 +162,71 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.sandbox = sb
+		if sb.workDir != "" {
+			s.workDir = sb.workDir
+		}
 		// The sandboxed kernelspec lives first on JUPYTER_PATH, so it
-		// replaces the system's python3 spec for this server.
+		// replaces the system's python3 spec for this server; kernels
+		// talk to the server over unix sockets in their own directory.
 		env = append(env, "JUPYTER_PATH="+sb.jupyterPath)
-		extra = append(extra, "--KernelManager.transport=ipc")
+		serverCfg["KernelManager"] = map[string]any{"transport": "ipc"}
 	}
+	b, _ := json.MarshalIndent(serverCfg, "", " ")
+	if err := os.WriteFile(filepath.Join(dir, "config", "jupyter_server_config.json"), b, 0o600); err != nil {
+		s.close(0)
+		return nil, fmt.Errorf("local jupyter: %w", err)
+	}
+	args := append(append([]string{}, baseArgs...), "--no-browser")
+	if os.Geteuid() == 0 {
+		args = append(args, "--allow-root")
+	}
+	if err := s.launch(ctx, argv0, args, env); err != nil {
+		s.close(0)
+		return nil, err
+	}
+	log.Debug("embedded jupyter-server ready", "socket", s.sock, "workdir", s.workDir, "sandbox", s.sandbox != nil)
+	return s, nil
+}
 
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			s.cleanupDir()
-			return nil, fmt.Errorf("local jupyter: no free port: %w", err)
+// serverEnv is the environment of the server (and of unsandboxed kernels):
+// for a sandboxed server, only what it needs to run; unsandboxed, this
+// process's environment without variables that look like secrets. Names in
+// sc.Env always go through.
+func serverEnv(sc SandboxConfig) []string {
+	named := map[string]bool{}
+	for _, n := range sc.Env {
+		named[n] = true
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case named[name]:
+		case strings.HasPrefix(name, "JUPYTER") || strings.HasPrefix(name, "JPY_"):
+			continue
+		case sc.Disabled && !secretName(name):
+		case serverVars[name] || strings.HasPrefix(name, "LC_"):
+		default:
+			continue
 		}
-		s.url = fmt.Sprintf("http://127.0.0.1:%d/", port)
-		args := append(append([]string{}, baseArgs...),
-			"--no-browser",
-			"--ServerApp.ip=127.0.0.1",
-			"--ServerApp.port="+strconv.Itoa(port),
-			"--ServerApp.port_retries=0",
-			"--ServerApp.root_dir="+work,
-			"--ServerApp.token="+s.token,
-			"--ServerApp.password=",
-		)
-		if os.Geteuid() == 0 {
-			args = append(args, "--allow-root")
-		}
-		args = append(args, extra...)
-		lastErr = s.launch(ctx, argv0, args, env)
-		if lastErr == nil {
-			log.Debug("embedded jupyter-server ready", "url", s.url, "workdir", work, "sandbox", s.sandbox != nil)
-			return s, nil
-		}
-		if ctx.Err() != nil || !strings.Contains(s.logBuf.String(), "already in use") {
-			break
+		env = append(env, kv)
+	}
+	return env
+}
+
+// serverVars are passed from this process to a sandboxed server.
+var serverVars = map[string]bool{"PATH": true, "HOME": true, "LANG": true, "TZ": true, "TMPDIR": true, "SYSTEMROOT": true}
+
+// secretName reports whether an environment variable's name says it holds a
+// secret.
+func secretName(name string) bool {
+	u := strings.ToUpper(name)
+	for _, suf := range []string{"_KEY", "_TOKEN", "_SECRET", "_PASSWORD"} {
+		if strings.HasSuffix(u, suf) {
+			return true
 		}
 	}
-	s.cleanupDir()
-	return nil, lastErr
+	return u == "JUPYTER_TOKEN"
 }
 
 func findBinary(bin string) (string, []string, error) {
@@ -204,7 +257,7 @@ func (s *Server) launch(ctx context.Context, argv0 string, args, env []string) e
 	cmd.Env = env
 	cmd.Stdout = s.logBuf
 	cmd.Stderr = s.logBuf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = serverProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("local jupyter: start %s: %w", argv0, err)
 	}
@@ -219,11 +272,10 @@ func (s *Server) launch(ctx context.Context, argv0 string, args, env []string) e
 	}
 	wctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	hc := &http.Client{Timeout: 2 * time.Second}
 	for {
-		req, _ := http.NewRequestWithContext(wctx, http.MethodGet, s.url+"api/status", nil)
+		req, _ := http.NewRequestWithContext(wctx, http.MethodGet, "http://localhost/api/status", nil)
 		req.Header.Set("Authorization", "token "+s.token)
-		if resp, err := hc.Do(req); err == nil {
+		if resp, err := s.hc.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -257,13 +309,20 @@ func (s *Server) logTail() string {
 	return strings.Join(lines, " | ")
 }
 
-// URL is the server's base URL (http://127.0.0.1:PORT/).
-func (s *Server) URL() string { return s.url }
+// URL is the server's base URL for a client that dials Socket: the server
+// listens on no TCP port.
+func (s *Server) URL() string { return "http://localhost/" }
+
+// Socket is the path of the unix socket the server listens on, in a
+// directory only this user can enter.
+func (s *Server) Socket() string { return s.sock }
 
 // Token is the server's random token.
 func (s *Server) Token() string { return s.token }
 
-// WorkDir is the kernels' working directory (absolute).
+// WorkDir is the kernels' working directory (absolute). Under a disk limit
+// it is the configured work directory with the limited filesystem mounted
+// over it until Close.
 func (s *Server) WorkDir() string { return s.workDir }
 
 // RuntimeDir holds the kernels' connection files.
@@ -294,12 +353,10 @@ func (s *Server) DeathCause(kernelID string) string {
 }
 
 // Close stops the server, every kernel and every process the kernels
-// started. It is safe to call more than once.
+// started, and, under a disk limit, copies what the kernels wrote into the
+// work directory. It is safe to call more than once.
 func (s *Server) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() {
-		s.killAll(3 * time.Second)
-		s.cleanupDir()
-	})
+	s.closeOnce.Do(func() { s.close(3 * time.Second) })
 	return s.closeErr
 }
 
@@ -308,62 +365,20 @@ func (s *Server) Close(ctx context.Context) error {
 // Use it when the kernels were already shut down (a kernel killed this way
 // does not flush files its code left open).
 func (s *Server) CloseNow(ctx context.Context) error {
-	s.closeOnce.Do(func() {
-		s.killAll(0)
-		s.cleanupDir()
-	})
+	s.closeOnce.Do(func() { s.close(0) })
 	return s.closeErr
 }
 
-// killAll asks the server to stop (waiting at most grace), then kills what is left: the server's
-// process group, every kernel (found by our runtime dir in its command
-// line), every process in a kernel's session, and every process in the
-// sandbox's cgroups.
-func (s *Server) killAll(grace time.Duration) {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	pgid := s.cmd.Process.Pid
-	kernels := procs.Matching(s.runtime)
-	if grace > 0 {
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(grace):
-		}
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	kernels = append(kernels, procs.Matching(s.runtime)...)
-	victims := map[int]bool{}
-	for _, pid := range kernels {
-		victims[pid] = true
-		for _, p := range procs.SessionMembers(pid) {
-			victims[p] = true
-		}
-	}
+// close kills everything (giving the server grace to stop its kernels),
+// releases the sandbox and removes the private directory.
+func (s *Server) close(grace time.Duration) {
+	s.killAll(grace)
 	if s.sandbox != nil {
-		for _, p := range s.sandbox.processes() {
-			victims[p] = true
+		if err := s.sandbox.cleanup(); err != nil {
+			s.closeErr = err
 		}
 	}
-	for pid := range victims {
-		if pid != os.Getpid() {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	select {
-	case <-s.done:
-	case <-time.After(2 * time.Second):
-	}
-	if s.sandbox != nil {
-		s.sandbox.cleanup()
-	}
-}
-
-func (s *Server) cleanupDir() {
-	if s.dir != "" {
-		_ = os.RemoveAll(s.dir)
-	}
+	s.cleanupDir()
 }
 
 // maxRuntimeDir bounds the runtime directory's path: kernels' unix sockets
@@ -371,27 +386,37 @@ func (s *Server) cleanupDir() {
 // longer than 107 bytes.
 const maxRuntimeDir = 50
 
-// privateDir makes the server's private directory in the temporary
-// directory, or in /tmp when that path would be too long for sockets.
+// privateDir makes the server's private directory (mode 0700) in the
+// temporary directory, or in /tmp when that path would be too long for
+// sockets, and records this process in it as the owner, so that a later
+// Start can remove it once this process is gone.
 func privateDir() (string, error) {
-	dir, err := os.MkdirTemp("", "atj-")
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return "", err
 	}
-	if len(filepath.Join(dir, "runtime")) <= maxRuntimeDir {
-		return dir, nil
+	if len(filepath.Join(dir, "runtime")) > maxRuntimeDir && runtime.GOOS != "windows" {
+		os.Remove(dir)
+		if dir, err = os.MkdirTemp("/tmp", dirPrefix); err != nil {
+			return "", err
+		}
 	}
-	os.Remove(dir)
-	return os.MkdirTemp("/tmp", "atj-")
+	if err := writeOwner(dir); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// dirPrefix names the servers' private directories.
+const dirPrefix = "atj-"
+
+// cleanupDir removes the private directory, unless something is still
+// mounted in it.
+func (s *Server) cleanupDir() {
+	if s.dir != "" && !mountedUnder(s.dir) {
+		_ = os.RemoveAll(s.dir)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

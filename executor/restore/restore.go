@@ -275,3 +275,11 @@ func (e *Executor) Restart(ctx context.Context) error {
 
 // Close implements executor.Executor.
 func (e *Executor) Close(ctx context.Context) error { return e.inner.Close(ctx) }
+
+// ID is the inner executor's kernel id, when it has one ("" otherwise).
+func (e *Executor) ID() string {
+	if k, ok := e.inner.(interface{ ID() string }); ok {
+		return k.ID()
+	}
+	return ""
+}

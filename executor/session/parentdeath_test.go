@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/session"
 	"github.com/agentteam/agentteam/internal/jupytertest"
 )
@@ -62,7 +63,9 @@ func TestParentDeathChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("only run as the child of TestParentDeathTakesServerDown")
 	}
-	s, err := session.Open(context.Background(), session.Config{WorkDir: dir})
+	// No disk limit: its overlay would stay mounted over dir until the next
+	// start sweeps it (tested in executor/local).
+	s, err := session.Open(context.Background(), session.Config{WorkDir: dir, Sandbox: local.SandboxConfig{Disk: -1}})
 	require.NoError(t, err)
 	fmt.Printf("READY %d %s\n", s.Server().Pid(), s.Server().RuntimeDir())
 	time.Sleep(2 * time.Minute)

@@ -116,7 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Session{cfg: cfg, log: log}
-	url, token := cfg.URL, cfg.Token
+	url, token, sock := cfg.URL, cfg.Token, ""
 	if url == "" {
 		work := cfg.WorkDir
 		if work == "" {
@@ -138,7 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			return nil, err
 		}
 		s.server = srv
-		url, token = srv.URL(), srv.Token()
+		url, token, sock = srv.URL(), srv.Token(), srv.Socket()
 	}
 	client, err := jupyter.NewClient(jupyter.ClientConfig{
 		URL:             url,
@@ -146,6 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		Headers:         cfg.Headers,
 		Logger:          log,
 		DisableQuickAck: cfg.DisableQuickAck,
+		UnixSocket:      sock,
 	})
 	if err != nil {
 		s.closeServer()

@@ -1,8 +1,5 @@
-// Package jupytertest starts a real jupyter-server for tests and finds
-// processes left behind.
-//
-// When jupyter-server is not installed, tests that need it are skipped, except
-// on CI (CI=true), where a missing server is a failure.
+//go:build linux
+
 package jupytertest
 
 import (

@@ -73,7 +73,9 @@
   }
 
   // renderText shows model text: prose as text, fenced code highlighted.
-  function renderText(text) {
+  // With fold, code is folded away (the coder's code is shown again, with
+  // its output, as the step that runs it).
+  function renderText(text, fold) {
     const box = el("div", { class: "msg" });
     const fence = /^[ \t]*(```|~~~)([^\n]*)\n([\s\S]*?)^[ \t]*\1[ \t]*$/gm;
     let last = 0;
@@ -84,7 +86,8 @@
     };
     while ((m = fence.exec(text)) !== null) {
       prose(text.slice(last, m.index));
-      box.append(highlight(m[3].replace(/\n$/, ""), m[2].trim()));
+      const code = highlight(m[3].replace(/\n$/, ""), m[2].trim());
+      box.append(fold ? el("details", { class: "code-fold" }, el("summary", { text: "code (run in the next step)" }), code) : code);
       last = fence.lastIndex;
     }
     prose(text.slice(last));
@@ -376,7 +379,7 @@
         }
         const role = roleOf(me, m.source);
         const who = el("div", { class: "who", text: role === m.source ? m.source : role + " (" + m.source + ")" });
-        const body = renderText(m.content || "");
+        const body = renderText(m.content || "", m.source === "coder");
         if (me.speaking && me.speaking.source === m.source) {
           me.speaking.li.replaceChildren(who, body);
         } else {
