@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sync"
 	"time"
 
@@ -320,7 +321,7 @@ func (k *conn) readLoop() {
 		}
 		var m message
 		if err == nil {
-			err = dec.decode(r, &m)
+			err = dec.decodeSized(r, frameRemaining(ws), &m)
 			if errors.Is(err, errSyntax) {
 				// Skip the rest of a frame that is not a kernel message.
 				k.log.Debug("undecodable kernel message", "err", err)
@@ -461,4 +462,16 @@ func (k *conn) close() {
 	_ = ws.Close()
 	<-k.done
 	k.broadcast(errConnLost, false)
+}
+
+// frameRemaining is the number of payload bytes left in the frame the
+// websocket is reading, or -1 when unknown. The websocket library keeps it
+// in an unexported field, read here through reflection (read only); if the
+// library changes, the decoder just does without the hint.
+func frameRemaining(ws *websocket.Conn) int64 {
+	v := reflect.ValueOf(ws).Elem().FieldByName("readRemaining")
+	if !v.IsValid() || v.Kind() != reflect.Int64 {
+		return -1
+	}
+	return v.Int()
 }

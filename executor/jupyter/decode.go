@@ -73,8 +73,11 @@ type decoder struct {
 	// quote is the index in buf of the next '"' at or after pos (end when
 	// there is none before end), valid while quoteEnd == end.
 	quote, quoteEnd int
-	cut             cutSink
-	full            fullSink
+	// size is the frame's length when known (-1 otherwise), read the bytes
+	// read from it so far: a string cannot be longer than what is left.
+	size, read int64
+	cut        cutSink
+	full       fullSink
 }
 
 func newDecoder(lim decodeLimits) *decoder {
@@ -83,6 +86,12 @@ func newDecoder(lim decodeLimits) *decoder {
 
 // decode reads one message from r. On error the rest of r is not read.
 func (d *decoder) decode(r io.Reader, m *message) (err error) {
+	return d.decodeSized(r, -1, m)
+}
+
+// decodeSized is decode for a frame whose length is known (size >= 0).
+func (d *decoder) decodeSized(r io.Reader, size int64, m *message) (err error) {
+	d.size, d.read = size, 0
 	d.r, d.pos, d.end, d.eof, d.err, d.quoteEnd = r, 0, 0, false, nil, -1
 	defer func() { d.r = nil }()
 	*m = message{}
@@ -157,6 +166,7 @@ func (d *decoder) fill() bool {
 	for {
 		n, err := d.r.Read(d.buf[d.end:])
 		d.end += n
+		d.read += int64(n)
 		if err == io.EOF {
 			d.eof = true
 			return n > 0
@@ -744,6 +754,11 @@ func (d *decoder) cutString(max int) (executor.Cut, bool) {
 // the cap nothing is kept and size is its length; otherwise size is -1.
 func (d *decoder) fullString(max int64) (s string, size int64, ok bool) {
 	d.full.reset(max)
+	if d.size >= 0 {
+		// What is left of the frame bounds the string: one allocation
+		// instead of a doubling series of them.
+		d.full.hint = d.size - d.read + int64(d.end-d.pos)
+	}
 	ok = d.readString(&d.full)
 	if d.full.over {
 		return "", d.full.n, ok
@@ -771,13 +786,14 @@ func (s *headSink) write(p []byte) {
 
 // fullSink keeps a whole string up to max bytes, then nothing.
 type fullSink struct {
+	hint int64 // an upper bound of the string's length, or -1
 	max  int64
 	n    int64
 	over bool
 	b    []byte
 }
 
-func (s *fullSink) reset(max int64) { *s = fullSink{max: max} }
+func (s *fullSink) reset(max int64) { *s = fullSink{max: max, hint: -1} }
 
 func (s *fullSink) write(p []byte) {
 	s.n += int64(len(p))
@@ -787,6 +803,19 @@ func (s *fullSink) write(p []byte) {
 	if s.max >= 0 && s.n > s.max {
 		s.over, s.b = true, nil
 		return
+	}
+	if need := int64(len(s.b) + len(p)); s.hint > 0 && need > int64(cap(s.b)) && need > 64<<10 {
+		// A long string: grow once to the bound the frame gives.
+		n := s.hint
+		if s.max >= 0 {
+			n = min(n, s.max)
+		}
+		if n >= need {
+			nb := make([]byte, len(s.b), n)
+			copy(nb, s.b)
+			s.b = nb
+		}
+		s.hint = 0
 	}
 	s.b = grow(s.b, p, s.max)
 }

@@ -402,9 +402,13 @@ func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(ex
 			res.Restarted = true
 		}
 		switch {
-		case res.Message != "":
 		case foreign && !restarted:
-			res.Message = "the kernel was restarted from outside (through the server): this ran on a fresh kernel, so variables and imports defined earlier are gone"
+			msg := "the kernel was restarted from outside (through the server): this ran on a fresh kernel, so variables and imports defined earlier are gone"
+			if res.Message != "" {
+				msg += "; " + res.Message
+			}
+			res.Message = msg
+		case res.Message != "":
 		default:
 			res.Message = "the kernel had died: this ran on a fresh kernel, so variables and imports defined earlier are gone"
 		}
