@@ -92,15 +92,7 @@ Exit status: 0 when the eval ran, whatever the accuracy; 2 for bad usage;
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Dir = args[0]
-			flagKeys := evalFlagKeys
-			if noSandbox {
-				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
-				_ = cmd.Flags().Set("sandbox-enabled", "false")
-			}
-			if note := localConfigNote(o.ConfigFile); note != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
-			}
-			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
+			s, err := runSettings(cmd, o.ConfigFile, evalFlagKeys, noSandbox)
 			if err != nil {
 				return err
 			}

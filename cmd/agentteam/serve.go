@@ -62,15 +62,7 @@ for --grace, cancels the rest (their outputs are written), shuts every kernel
 down and exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			flagKeys := solveFlagKeys
-			if noSandbox {
-				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
-				_ = cmd.Flags().Set("sandbox-enabled", "false")
-			}
-			if note := localConfigNote(o.ConfigFile); note != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
-			}
-			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
+			s, err := runSettings(cmd, o.ConfigFile, solveFlagKeys, noSandbox)
 			if err != nil {
 				return err
 			}

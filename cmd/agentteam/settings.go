@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -542,4 +543,19 @@ func localConfigNote(configFile string) string {
 		return ""
 	}
 	return "note: ./agentteam.yaml is not read unless named (--config agentteam.yaml or AGENTTEAM_CONFIG): a config file that came with the data could send your API key to another endpoint"
+}
+
+// runSettings loads the settings of a command that runs tasks (solve, eval,
+// serve): the flags bound in flagKeys, --no-sandbox as sandbox.enabled
+// false, and a note on stderr when ./agentteam.yaml is there but not read.
+func runSettings(cmd *cobra.Command, configFile string, flagKeys map[string]string, noSandbox bool) (*Settings, error) {
+	if noSandbox {
+		flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
+		_ = cmd.Flags().Set("sandbox-enabled", "false")
+	}
+	if note := localConfigNote(configFile); note != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
+	}
+	s, _, err := loadSettings(configFile, cmd.Flags(), flagKeys)
+	return s, err
 }

@@ -79,15 +79,7 @@ timeout) or on model or kernel errors; 2 for bad usage or configuration;
 		Args: taskArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Task = args[0]
-			flagKeys := solveFlagKeys
-			if noSandbox {
-				flagKeys = withKey(flagKeys, "sandbox.enabled", "sandbox-enabled")
-				_ = cmd.Flags().Set("sandbox-enabled", "false")
-			}
-			if note := localConfigNote(o.ConfigFile); note != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "agentteam: "+note)
-			}
-			s, _, err := loadSettings(o.ConfigFile, cmd.Flags(), flagKeys)
+			s, err := runSettings(cmd, o.ConfigFile, solveFlagKeys, noSandbox)
 			if err != nil {
 				return err
 			}
