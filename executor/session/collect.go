@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/agentteam/agentteam/executor/jupyter"
@@ -225,6 +227,23 @@ func (s *Session) Collect(ctx context.Context, cfg CollectConfig) (*Collected, e
 		})
 	}
 	return c.result(), nil
+}
+
+// entry decides whether the directory entry name below rel is visited,
+// and gives its path: not when ctx is done (the error), not past the file
+// limit (counted), not a hidden name.
+func (c *collector) entry(ctx context.Context, rel, name string) (string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	if c.full {
+		c.moreFiles++
+		return "", false, nil
+	}
+	if strings.HasPrefix(name, ".") {
+		return "", false, nil
+	}
+	return path.Join(rel, name), true, nil
 }
 
 // copyMax copies at most max bytes from r; ErrTooLarge when r has more.

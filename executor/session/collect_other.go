@@ -9,9 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"sort"
-	"strings"
 )
 
 // walkLocal collects the embedded server's working directory through an
@@ -35,18 +33,14 @@ func (c *collector) walkRoot(ctx context.Context, root *os.Root, rel string, dep
 	d.Close()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if c.full {
-			c.moreFiles++
-			continue
-		}
 		name := e.Name()
-		if strings.HasPrefix(name, ".") {
+		p, ok, err := c.entry(ctx, rel, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			continue
 		}
-		p := path.Join(rel, name)
 		st, err := root.Lstat(p)
 		if err != nil {
 			continue

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -34,18 +33,14 @@ func (c *collector) walk(ctx context.Context, dirfd int, rel string, depth int) 
 		entries, err := dir.ReadDir(256)
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 		for _, e := range entries {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if c.full {
-				c.moreFiles++
-				continue
-			}
 			name := e.Name()
-			if strings.HasPrefix(name, ".") {
+			p, ok, err := c.entry(ctx, rel, name)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				continue
 			}
-			p := path.Join(rel, name)
 			fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				if errors.Is(err, unix.ELOOP) {
