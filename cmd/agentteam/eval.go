@@ -33,23 +33,6 @@ type evalOptions struct {
 	Verbose    bool
 }
 
-// evalFlagKeys binds settings to eval's flags.
-var evalFlagKeys = map[string]string{
-	"model.name":           "model",
-	"model.base_url":       "base-url",
-	"model.api_key_env":    "api-key-env",
-	"model.context_window": "context-window",
-	"model.vision":         "vision",
-	"jupyter.url":          "jupyter-url",
-	"jupyter.token":        "token",
-	"jupyter.kernel":       "kernel",
-	"jupyter.keep_remote":  "keep-remote",
-	"team.max_turns":       "max-turns",
-	"team.timeout":         "timeout",
-	"output.dir":           "out",
-	"sandbox.network":      "allow-network",
-}
-
 func newEvalCmd() *cobra.Command {
 	var o evalOptions
 	var noSandbox bool
@@ -92,7 +75,7 @@ Exit status: 0 when the eval ran, whatever the accuracy; 2 for bad usage;
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Dir = args[0]
-			s, err := runSettings(cmd, o.ConfigFile, evalFlagKeys, noSandbox)
+			s, err := runSettings(cmd, o.ConfigFile, solveFlagKeys, noSandbox)
 			if err != nil {
 				return err
 			}
