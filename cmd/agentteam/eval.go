@@ -367,22 +367,9 @@ func (p *evalProgress) summary(s eval.Summary, out string) {
 	fmt.Fprintf(p.w, "%d of %d right; %d errors; summary: %s\n", s.Correct, s.Questions, s.Errors, filepath.Join(out, eval.SummaryMD))
 }
 
-// sanitizeLine makes text from the run safe to print on one line: control
-// characters (escape sequences included) are shown as ^X.
+// sanitizeLine makes text from the run safe to print on one line: the
+// terminal's one sanitizer, then whitespace runs (newlines included)
+// folded to a space.
 func sanitizeLine(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			b.WriteByte(' ')
-		case r < 0x20:
-			b.WriteByte('^')
-			b.WriteRune(r + '@')
-		case r == 0x7f || (r >= 0x80 && r < 0xa0):
-			b.WriteString("^?")
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return strings.Join(strings.Fields(sanitizeText(s)), " ")
 }

@@ -263,3 +263,17 @@ func TestEvalNoSandboxWarns(t *testing.T) {
 	assert.Contains(t, se.String(), "WARNING: the kernels run without the sandbox")
 	assert.Contains(t, so.String(), "1 of 1 right")
 }
+
+// An error text from a run (it may quote the model or the kernel) reaches
+// the progress line without escape sequences and on one line.
+func TestEvalProgressLineIsSanitized(t *testing.T) {
+	var b bytes.Buffer
+	p := newEvalProgress(&b, false, 1)
+	p.event(eval.Event{Type: "result", ID: 3, Done: 1, Total: 1, Result: &eval.Result{ID: 3, Error: "model error: \x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\nsecond line"}})
+	out := b.String()
+	assert.NotContains(t, out, "\x1b")
+	assert.NotContains(t, out, "\x07")
+	assert.Equal(t, 1, strings.Count(out, "\n"), out)
+	assert.Contains(t, out, "question 3: wrong")
+	assert.Contains(t, out, "second line")
+}
