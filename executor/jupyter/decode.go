@@ -259,14 +259,20 @@ func (d *decoder) isNull() bool {
 	return d.literal("null")
 }
 
-func (d *decoder) header(h *msgHeader) bool {
+// optionalObject reads an object field by field; null, and a value that is
+// not an object, are skipped (as encoding/json would leave the target).
+func (d *decoder) optionalObject(field func(key string) bool) bool {
 	if d.isNull() {
 		return true
 	}
 	if c, ok := d.peekNonSpace(); ok && c != '{' {
-		return d.skip(0) // not an object: ignore it as encoding/json would not
+		return d.skip(0)
 	}
-	return d.object(func(key string) bool {
+	return d.object(field)
+}
+
+func (d *decoder) header(h *msgHeader) bool {
+	return d.optionalObject(func(key string) bool {
 		var p *string
 		switch key {
 		case "msg_id":
@@ -291,13 +297,7 @@ func (d *decoder) header(h *msgHeader) bool {
 }
 
 func (d *decoder) content(c *content) bool {
-	if d.isNull() {
-		return true
-	}
-	if ch, ok := d.peekNonSpace(); ok && ch != '{' {
-		return d.skip(0)
-	}
-	return d.object(func(key string) bool {
+	return d.optionalObject(func(key string) bool {
 		var ok bool
 		switch key {
 		case "execution_state":
@@ -334,13 +334,7 @@ func (d *decoder) content(c *content) bool {
 }
 
 func (d *decoder) transient(c *content) bool {
-	if d.isNull() {
-		return true
-	}
-	if ch, ok := d.peekNonSpace(); ok && ch != '{' {
-		return d.skip(0)
-	}
-	return d.object(func(key string) bool {
+	return d.optionalObject(func(key string) bool {
 		if key != "display_id" {
 			return d.skip(0)
 		}
