@@ -100,15 +100,16 @@ func TestConfigPrecedence(t *testing.T) {
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	clearEnv(t)
 	for body, want := range map[string]string{
-		"model:\n  nmae: x\n":          "unknown setting model.nmae",
-		"colour: blue\n":               "unknown setting colour",
-		"team:\n  max_turns: lots\n":   "max_turns",
-		"jupyter:\n  timeout: -5s\n":   "jupyter.timeout must not be negative",
-		"team:\n  timeout: soon\n":     "timeout",
-		"sandbox:\n  memory: plenty\n": "sandbox.memory",
-		"model:\n  temperature: 9\n":   "model.temperature",
-		"model: [1, 2]\n":              "\"model\" must be a mapping",
-		"model:\n  name: [unclosed\n":  "not valid YAML",
+		"model:\n  nmae: x\n":               "unknown setting model.nmae",
+		"colour: blue\n":                    "unknown setting colour",
+		"team:\n  max_turns: lots\n":        "max_turns",
+		"jupyter:\n  timeout: -5s\n":        "jupyter.timeout must not be negative",
+		"team:\n  timeout: soon\n":          "timeout",
+		"sandbox:\n  memory: plenty\n":      "sandbox.memory",
+		"output:\n  max_mime_bytes: huge\n": "output.max_mime_bytes",
+		"model:\n  temperature: 9\n":        "model.temperature",
+		"model: [1, 2]\n":                   "\"model\" must be a mapping",
+		"model:\n  name: [unclosed\n":       "not valid YAML",
 	} {
 		_, _, err := loadSettings(writeConfig(t, body), nil, nil)
 		require.Error(t, err, body)
@@ -118,6 +119,23 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	r := runCLI(t, "", "solve", "x", "--config", writeConfig(t, "team:\n  max_turns: -1\n"))
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "team.max_turns must not be negative")
+}
+
+// output.max_mime_bytes reaches the kernel's session: a size, 10MiB by
+// default, 0 for no bound.
+func TestConfigMimeCapReachesTheSession(t *testing.T) {
+	clearEnv(t)
+	for body, want := range map[string]int64{
+		"":                                  10 << 20,
+		"output:\n  max_mime_bytes: 2KiB\n": 2048,
+		"output:\n  max_mime_bytes: 0\n":    -1,
+	} {
+		s, _, err := loadSettings(writeConfig(t, body), nil, nil)
+		require.NoError(t, err, body)
+		cfg, err := solveConfig(s, nil, nil, nil)
+		require.NoError(t, err, body)
+		assert.Equal(t, want, cfg.Session.MaxMimeBytes, body)
+	}
 }
 
 func TestConfigCommandRedactsSecrets(t *testing.T) {

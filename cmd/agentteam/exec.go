@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,6 +41,8 @@ type execOptions struct {
 	AllowNetwork bool
 	WorkDir      string
 	NoQuickAck   bool
+	MaxOutput    string // text kept per output, a size; "0": all
+	MaxMime      string // each non-text display value, a size; "0": all
 	Input        string // file path or "-"
 }
 
@@ -93,6 +96,8 @@ timed out.`,
 	f.BoolVar(&o.AllowNetwork, "allow-network", false, "let sandboxed kernels use the network")
 	f.StringVar(&o.WorkDir, "workdir", "", "the embedded server's working directory (default: current directory)")
 	f.BoolVar(&o.NoQuickAck, "no-quickack", false, "turn off the websocket latency fix (for comparison)")
+	f.StringVar(&o.MaxOutput, "max-output", "64KiB", "text kept per output, head and tail (a size; 0: all of it)")
+	f.StringVar(&o.MaxMime, "max-mime", "10MiB", "largest image, html or other non-text display value kept; bigger ones are dropped with a note (a size; 0: no bound)")
 	_ = f.MarkHidden("no-quickack")
 	return cmd
 }
@@ -147,6 +152,14 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 	}()
 	if o.CodeSet == (o.Input != "") {
 		return usageErrorf("give exactly one of -c CODE, a FILE (.py or .ipynb) or - for standard input")
+	}
+	maxOutput, err := outputCap(o.MaxOutput, "--max-output")
+	if err != nil {
+		return err
+	}
+	maxMime, err := outputCap(o.MaxMime, "--max-mime")
+	if err != nil {
+		return err
 	}
 	var cells []execCell
 	var nb *notebook.Notebook
@@ -210,6 +223,8 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		OutputDir:       outDir,
 		Sandbox:         local.SandboxConfig{Disabled: o.NoSandbox, Network: o.AllowNetwork},
 		DisableQuickAck: o.NoQuickAck,
+		MaxOutputBytes:  int(min(maxOutput, math.MaxInt)),
+		MaxMimeBytes:    maxMime,
 		Logger:          logger,
 	})
 	if err != nil {
@@ -389,4 +404,20 @@ func redactOutput(red *redact.Redactor, o executor.Output) executor.Output {
 		o.Data = d
 	}
 	return o
+}
+
+// outputCap parses a size flag of exec as session.Config takes it: zero
+// (no bound) becomes negative.
+func outputCap(v, flag string) (int64, error) {
+	if v == "" {
+		return 0, nil // the default
+	}
+	n, err := parseBytes(v)
+	if err != nil {
+		return 0, usageErrorf("%s: %v", flag, err)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return n, nil
 }

@@ -285,3 +285,32 @@ func TestRunRedactorKnowsATokenGivenInTheURL(t *testing.T) {
 	red := newRedactor(s, &endpoint{})
 	assert.Equal(t, "t=[REDACTED]", red.String("t=url-only-token-123456"))
 }
+
+// --max-output and --max-mime set the caps kept per output; 0 turns them
+// off; a bad size is a usage error.
+func TestExecOutputCaps(t *testing.T) {
+	s := jupytertest.Start(t)
+	long := "print('a' * 5000 + 'END')"
+	r := runCLI(t, "", remoteArgs(s, "--max-output", "1KiB", "-c", long)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Less(t, len(r.stdout), 2000, "head and tail within the cap")
+	assert.Contains(t, r.stdout, "END", "the tail is kept")
+
+	r = runCLI(t, "", remoteArgs(s, "--max-output", "0", "-c", long)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, strings.Repeat("a", 5000)+"END\n", r.stdout)
+
+	img := "import base64\ndisplay({'image/png': base64.b64encode(b'\\x89PNG' + bytes(4096)).decode(), 'text/plain': '<img>'}, raw=True)"
+	r = runCLI(t, "", remoteArgs(s, "--json", "--max-mime", "1KiB", "-c", img)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.NotContains(t, r.stdout, "iVBOR", "the image is dropped")
+	assert.Contains(t, r.stdout, `"image/png\" output of 5468 bytes dropped (over the 1024-byte cap)`)
+
+	r = runCLI(t, "", remoteArgs(s, "--json", "-c", img)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "iVBOR", "kept under the default cap")
+
+	r = runCLI(t, "", remoteArgs(s, "--max-mime", "lots", "-c", "1")...)
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, `agentteam: --max-mime: "lots" is not a size like 4GiB or 512MiB (see 'agentteam exec --help')`, lastLine(r.stderr))
+}

@@ -90,7 +90,7 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 		Session: session.Config{
 			URL: s.Jupyter.URL, Token: s.Jupyter.Token, KernelName: s.Jupyter.Kernel,
 			Timeout: s.Jupyter.Timeout, StartTimeout: s.Jupyter.StartTimeout,
-			MaxOutputBytes: s.Output.MaxOutputBytes, JupyterBinary: s.Jupyter.Binary,
+			MaxOutputBytes: s.Output.MaxOutputBytes, MaxMimeBytes: s.Output.mimeLimit(), JupyterBinary: s.Jupyter.Binary,
 			Sandbox: local.SandboxConfig{Disabled: !s.Sandbox.Enabled, Network: s.Sandbox.Network, Memory: mem, Processes: s.Sandbox.Processes,
 				Disk: disk, Env: s.Sandbox.Env},
 		},

@@ -111,6 +111,9 @@ type OutputSettings struct {
 	// of them together (sizes like 100MiB; 0: no bound).
 	MaxFileBytes  string `mapstructure:"max_file_bytes" yaml:"max_file_bytes"`
 	MaxFilesBytes string `mapstructure:"max_files_bytes" yaml:"max_files_bytes"`
+	// MaxMimeBytes bounds each image, html or other non-text value of a
+	// display (sizes like 10MiB; 0: no bound).
+	MaxMimeBytes string `mapstructure:"max_mime_bytes" yaml:"max_mime_bytes"`
 }
 
 // fileLimits are the output.max_file_bytes and output.max_files_bytes
@@ -125,6 +128,16 @@ func (o OutputSettings) fileLimits() (perFile, total int64) {
 		total = -1
 	}
 	return perFile, total
+}
+
+// mimeLimit is output.max_mime_bytes as session.Config takes it
+// (negative: none).
+func (o OutputSettings) mimeLimit() int64 {
+	n, _ := parseBytes(o.MaxMimeBytes)
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func defaultSettings() map[string]any {
@@ -165,6 +178,7 @@ func defaultSettings() map[string]any {
 		"output.max_output_bytes":       65536,
 		"output.max_file_bytes":         "100MiB",
 		"output.max_files_bytes":        "1GiB",
+		"output.max_mime_bytes":         "10MiB",
 		"mcp.servers":                   []any{},
 	}
 }
@@ -369,6 +383,9 @@ func validate(s *Settings) error {
 	}
 	if _, err := parseBytes(s.Output.MaxFilesBytes); err != nil {
 		return configError("output.max_files_bytes: %v", err)
+	}
+	if _, err := parseBytes(s.Output.MaxMimeBytes); err != nil {
+		return configError("output.max_mime_bytes: %v", err)
 	}
 	names := map[string]bool{}
 	for i, srv := range s.MCP.Servers {

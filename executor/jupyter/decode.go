@@ -805,7 +805,7 @@ func (s *fullSink) write(p []byte) {
 			n = min(n, s.max)
 		}
 		if n >= need {
-			nb := make([]byte, len(s.b), n)
+			nb := allocLarge(int(n))[:len(s.b)]
 			copy(nb, s.b)
 			s.b = nb
 		}

@@ -275,6 +275,14 @@ func peakHeapDuring(f func()) uint64 {
 // its default the server drops a 5 MiB print).
 func rateUnlimited(t *testing.T) *Client {
 	t.Helper()
+	s := rateUnlimitedServer(t)
+	c, err := NewClient(ClientConfig{URL: s.URL, Token: s.Token})
+	require.NoError(t, err)
+	return c
+}
+
+func rateUnlimitedServer(t *testing.T) *jupytertest.Server {
+	t.Helper()
 	jupytertest.Require(t)
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "config"), 0o700))
@@ -283,9 +291,7 @@ func rateUnlimited(t *testing.T) *Client {
 	s, err := jupytertest.StartProcess(dir)
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	c, err := NewClient(ClientConfig{URL: s.URL, Token: s.Token})
-	require.NoError(t, err)
-	return c
+	return s
 }
 
 // Against a real server: big outputs are capped while they are read, so
