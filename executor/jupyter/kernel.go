@@ -54,6 +54,9 @@ type KernelConfig struct {
 	// OutputDir is where images and html from outputs are saved; "" means
 	// they are not saved.
 	OutputDir string
+	// ScrubFiles, when set, is applied to the bytes of each file saved in
+	// OutputDir before it is written (a redactor's, say).
+	ScrubFiles func([]byte) []byte
 	// MaxOutputBytes caps the text kept per output (head and tail are kept);
 	// zero means executor.DefaultMaxOutputBytes, negative means no cap. Text
 	// is cut while it is read, so a long output costs no more memory.
@@ -557,6 +560,7 @@ func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, la
 	ex := &execution{k: k}
 	ex.col = executor.NewCollector(executor.CollectorConfig{
 		OutputDir:      k.cfg.OutputDir,
+		Scrub:          k.cfg.ScrubFiles,
 		FilePrefix:     fmt.Sprintf("%s-%d", shortID(k.ID()), k.runs),
 		MaxOutputBytes: k.cfg.MaxOutputBytes,
 		MaxMimeBytes:   k.cfg.MaxMimeBytes,

@@ -66,6 +66,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// OutputDir is where images and html from outputs are saved.
 	OutputDir string
+	// ScrubFiles, when set, is applied to the bytes of each file saved in
+	// OutputDir before it is written (a redactor's, say).
+	ScrubFiles func([]byte) []byte
 	// MaxOutputBytes caps kept text per output (zero: the default).
 	MaxOutputBytes int
 	// MaxMimeBytes caps each image, html or other non-text value of an
@@ -183,6 +186,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		Timeout:        cfg.Timeout,
 		StartTimeout:   cfg.StartTimeout,
 		OutputDir:      cfg.OutputDir,
+		ScrubFiles:     cfg.ScrubFiles,
 		MaxOutputBytes: cfg.MaxOutputBytes,
 		MaxMimeBytes:   cfg.MaxMimeBytes,
 		Logger:         log,
