@@ -32,6 +32,9 @@ var iopubNotice = regexp.MustCompile(`IOPub (data|message) rate exceeded`)
 type CollectorConfig struct {
 	// OutputDir is where images and html are saved; "" means don't save.
 	OutputDir string
+	// Scrub, when set, is applied to the bytes of each file saved in
+	// OutputDir before it is written (a redactor's, say).
+	Scrub func([]byte) []byte
 	// FilePrefix starts the names of saved files (e.g. the kernel id and
 	// the execution number), making them unique and stable.
 	FilePrefix string
@@ -332,7 +335,7 @@ func (c *Collector) saveFiles(o *Output) {
 	if prefix == "" {
 		prefix = "output"
 	}
-	files, err := SaveOutputFiles(c.cfg.OutputDir, fmt.Sprintf("%s-%d", prefix, c.seq), o.Data)
+	files, err := SaveOutputFiles(c.cfg.OutputDir, fmt.Sprintf("%s-%d", prefix, c.seq), o.Data, c.cfg.Scrub)
 	if err != nil {
 		c.Stream("stderr", "could not save output: "+err.Error()+"\n")
 	}

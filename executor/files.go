@@ -23,7 +23,9 @@ var savedTypes = []struct {
 // SaveOutputFiles writes the images (png, jpeg, svg) and html of a mime bundle
 // into dir as base+extension, creating dir if needed, and returns the paths
 // written. Binary types are base64 in the bundle, as Jupyter sends them.
-func SaveOutputFiles(dir, base string, data map[string]any) ([]string, error) {
+// scrub, when not nil, is applied to each file's bytes before they are
+// written (a redactor's, say).
+func SaveOutputFiles(dir, base string, data map[string]any, scrub func([]byte) []byte) ([]string, error) {
 	var files []string
 	var errs []error
 	for _, t := range savedTypes {
@@ -45,6 +47,9 @@ func SaveOutputFiles(dir, base string, data map[string]any) ([]string, error) {
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return files, fmt.Errorf("create output dir: %w", err)
+		}
+		if scrub != nil {
+			b = scrub(b)
 		}
 		p := filepath.Join(dir, base+t.ext)
 		if err := os.WriteFile(p, b, 0o644); err != nil {

@@ -18,7 +18,6 @@ package serve
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -57,7 +56,10 @@ type Config struct {
 	// outputs and shut its kernel down before Shutdown gives up on it
 	// (default 60s).
 	StopGrace time.Duration
-	Logger    *slog.Logger
+	// SessionTTL is how long a sign-in on the web page lasts (default
+	// DefaultSessionTTL). Signing out ends it sooner.
+	SessionTTL time.Duration
+	Logger     *slog.Logger
 }
 
 // ErrTokenRequired: listening beyond loopback without a token.
@@ -90,12 +92,12 @@ func isLoopbackHost(host string) bool {
 
 // Server is the HTTP service.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	handler http.Handler
-	slots   chan struct{}
-	metrics *metrics
-	session string // the web session cookie's value (derived from the token)
+	cfg      Config
+	log      *slog.Logger
+	handler  http.Handler
+	slots    chan struct{}
+	metrics  *metrics
+	sessions *sessions // the web page's sign-ins (nil without a token)
 
 	mu       sync.Mutex
 	runs     map[string]*runState
@@ -143,8 +145,7 @@ func New(cfg Config) (*Server, error) {
 		runs:  map[string]*runState{},
 	}
 	if cfg.Token != "" {
-		sum := sha256.Sum256([]byte("agentteam web session\x00" + cfg.Token))
-		s.session = hex.EncodeToString(sum[:])
+		s.sessions = newSessions(cfg.Token, cfg.SessionTTL)
 	}
 	if err := s.load(); err != nil {
 		return nil, err

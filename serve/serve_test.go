@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -644,4 +645,52 @@ func TestPageHasStrictPolicyAndNoRemoteAssets(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, resp.Header.Get("Content-Type"), "javascript")
+}
+
+// A sign-in on the page expires, and signing out ends it: the same cookie,
+// replayed, is refused. A cookie signed for another token, or altered, is
+// refused too.
+func TestWebSessionsExpireAndSignOutEndsThem(t *testing.T) {
+	const tok = "session-token-0123456789"
+	srv, hs := newTestServer(t, Config{Pipeline: newGated(0, 0), Token: tok, SessionTTL: time.Hour})
+	signIn := func() *http.Cookie {
+		t.Helper()
+		resp := do(t, "POST", hs.URL+"/v1/session", "", strings.NewReader(`{"token":"`+tok+`"}`), map[string]string{"Content-Type": "application/json"})
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Len(t, resp.Cookies(), 1)
+		return resp.Cookies()[0]
+	}
+	status := func(v string) int {
+		t.Helper()
+		resp := do(t, "GET", hs.URL+"/v1/runs", "", nil, map[string]string{"Cookie": sessionCookie + "=" + v})
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	a, b := signIn(), signIn()
+	assert.NotEqual(t, a.Value, b.Value, "each sign-in is a session of its own")
+	assert.WithinDuration(t, time.Now().Add(time.Hour), a.Expires, time.Minute)
+	assert.Equal(t, http.StatusOK, status(a.Value))
+
+	// Signing out ends that session only.
+	resp := do(t, "DELETE", hs.URL+"/v1/session", "", nil, map[string]string{"Cookie": sessionCookie + "=" + a.Value})
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Equal(t, http.StatusUnauthorized, status(a.Value), "a signed-out cookie, replayed")
+	assert.Equal(t, http.StatusOK, status(b.Value))
+
+	// Past its expiry a session is refused.
+	srv.sessions.now = func() time.Time { return time.Now().Add(time.Hour + time.Second) }
+	assert.Equal(t, http.StatusUnauthorized, status(b.Value), "expired")
+	srv.sessions.now = time.Now
+
+	// Altered, or signed with another token's key: refused.
+	other := newSessions("another-token-0123456789", time.Hour)
+	forged, _ := other.issue()
+	assert.Equal(t, http.StatusUnauthorized, status(forged))
+	parts := strings.Split(b.Value, ".")
+	later := strconv.FormatInt(time.Now().Add(48*time.Hour).Unix(), 10)
+	assert.Equal(t, http.StatusUnauthorized, status(parts[0]+"."+later+"."+parts[2]), "expiry pushed back")
+	assert.Equal(t, http.StatusUnauthorized, status(b.Value+"0"))
+	assert.Equal(t, http.StatusUnauthorized, status(""))
 }

@@ -51,11 +51,12 @@ func scripted(t *testing.T, gate chan struct{}) Pipeline {
 			msg(&agents.Message{Kind: agents.KindChunk, Source: "planner", Content: w})
 		}
 		msg(agents.NewText("planner", "Plan:\n1. Load the file.\n2. Plot it. "+xss))
-		code := "import pandas as pd\n# load it\ndf = pd.read_csv('data.csv')\nprint(len(df), \"rows\")"
+		code := "import pandas as pd\n# load it\ndf = pd.read_csv('data.csv')\nprint(len(df), \"rows\")\nrole = 'user' # \u202e\u2066 role = 'admin'\u2069\u2066"
 		msg(agents.NewText("coder", "Loading the data.\n```python\n"+code+"\n```"))
 		msg(&agents.Message{Kind: agents.KindCodeGeneration, Source: "executor", Blocks: []agents.CodeBlock{{Language: "python", Code: code}}})
 		outs := []executor.Output{
 			{Type: executor.OutputStream, Name: "stdout", Text: "3 rows\n" + xss + "\n"},
+			{Type: executor.OutputStream, Name: "stderr", Text: "\x1b[31mwarning\x1b[0m: slow\x07\nloading 10%\rloading 100%\n"},
 			{Type: executor.OutputDisplayData, Data: map[string]any{"image/png": pngData, "text/plain": "<Figure size 40x20>"}},
 			{Type: executor.OutputDisplayData, Data: map[string]any{"text/html": xss, "image/svg+xml": `<svg onload="window.__pwned='svg'"/>`, "text/plain": "<hostile display>"}},
 		}
@@ -133,6 +134,12 @@ func TestPageStartsAndShowsARunAndRunsNoInjectedCode(t *testing.T) {
 	assert.Equal(t, "import", eval(`document.querySelector("li.step pre.code .tok-kw").textContent`), "code is highlighted")
 	assert.Equal(t, "'data.csv'", eval(`document.querySelector("li.step pre.code .tok-str").textContent`))
 	assert.Contains(t, eval(`document.querySelector("li.step .outputs").textContent`), xss, "hostile output shown as text")
+	// Bidirectional controls in code are shown, not obeyed; colour codes are
+	// dropped, other controls shown; a progress line shows its last state.
+	codeText := eval(`document.querySelector("li.step pre.code").textContent`)
+	assert.Contains(t, codeText, "role = 'user' # <U+202E><U+2066> role = 'admin'<U+2069><U+2066>")
+	assert.NotRegexp(t, "[\u202a-\u202e\u2066-\u2069]", codeText)
+	assert.Equal(t, "warning: slow\u2407\nloading 100%\n", eval(`document.querySelector("li.step pre.out.stderr").textContent`))
 	assert.True(t, strings.HasPrefix(eval(`document.querySelector("li.step figure img").getAttribute("src")`), "data:image/png;base64,iVBOR"))
 	assert.Equal(t, "40", eval(`String(document.querySelector("li.step figure img").naturalWidth)`), "the figure decodes")
 	assert.Equal(t, "1", eval(`String(document.querySelectorAll("li.step figure img").length)`), "no SVG or HTML output rendered")

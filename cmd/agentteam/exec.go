@@ -227,6 +227,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		Timeout:         o.Timeout,
 		StartTimeout:    o.StartTimeout,
 		OutputDir:       outDir,
+		ScrubFiles:      red.Bytes,
 		Sandbox:         local.SandboxConfig{Disabled: o.NoSandbox, Network: o.AllowNetwork, Disk: disk},
 		DisableQuickAck: o.NoQuickAck,
 		MaxOutputBytes:  int(min(maxOutput, math.MaxInt)),

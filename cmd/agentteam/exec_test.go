@@ -265,6 +265,25 @@ func TestExecRedactsSecretsTheCodePrints(t *testing.T) {
 		assert.NotContains(t, string(b), secret)
 		assert.Contains(t, string(b), "bad [REDACTED]")
 	})
+	t.Run("output-dir", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "saved")
+		show := strings.Replace(code, "raise ValueError('bad ' + s)", "from IPython.display import HTML, SVG\n"+
+			"display(HTML('<p>' + s + '</p>'))\n"+
+			"display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"><text>' + s + '</text></svg>'))\n"+
+			"raise ValueError('bad ' + s)", 1)
+		check(t, runCLI(t, "", remoteArgs(s, "--output-dir", dir, "-c", show)...))
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var exts []string
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			require.NoError(t, err)
+			assert.NotContains(t, string(b), secret, e.Name())
+			assert.Contains(t, string(b), "[REDACTED]", e.Name())
+			exts = append(exts, filepath.Ext(e.Name()))
+		}
+		assert.ElementsMatch(t, []string{".html", ".svg"}, exts)
+	})
 }
 
 // A token given only inside the Jupyter URL (?token=..., as Jupyter prints

@@ -26,6 +26,7 @@ type serveOptions struct {
 	MaxConcurrent int
 	MaxQueue      int
 	Grace         time.Duration
+	SessionTTL    time.Duration
 	ConfigFile    string
 	Verbose       bool
 	// ready, when set, receives the address the server listens on (tests).
@@ -80,6 +81,7 @@ down and exits.`,
 	f.IntVar(&o.MaxConcurrent, "max-concurrent", 2, "runs going on at once")
 	f.IntVar(&o.MaxQueue, "queue", 100, "runs waiting for a free slot before new ones are refused")
 	f.DurationVar(&o.Grace, "grace", 30*time.Second, "on SIGTERM, how long running runs may go on before they are cancelled")
+	f.DurationVar(&o.SessionTTL, "session-ttl", serve.DefaultSessionTTL, "how long a sign-in on the web page lasts (signing out ends it sooner)")
 	f.String("model", "", "model name, or replay:FILE to replay recorded answers")
 	f.String("base-url", "", "OpenAI-compatible API base URL (e.g. http://127.0.0.1:11434/v1)")
 	f.String("api-key-env", "", "environment variable holding the API key (default AGENTTEAM_API_KEY, then OPENAI_API_KEY)")
@@ -157,7 +159,7 @@ func runServe(ctx context.Context, o *serveOptions, s *Settings, stderr io.Write
 
 	srv, err := serve.New(serve.Config{
 		DataDir: dataDir, Pipeline: pl.pipeline, Token: tok,
-		MaxConcurrent: o.MaxConcurrent, MaxQueue: o.MaxQueue, Logger: logger,
+		MaxConcurrent: o.MaxConcurrent, MaxQueue: o.MaxQueue, SessionTTL: o.SessionTTL, Logger: logger,
 	})
 	if err != nil {
 		return err

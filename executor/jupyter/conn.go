@@ -135,7 +135,13 @@ func (c *Client) dialer() *websocket.Dialer {
 // dial opens the kernel's channels websocket.
 func (c *Client) dial(ctx context.Context, kernelID, session string) (*websocket.Conn, error) {
 	u := c.endpoint(c.wsBase, "api/kernels/"+url.PathEscape(kernelID)+"/channels") + "?session_id=" + url.QueryEscape(session)
-	ws, resp, err := c.dialer().DialContext(ctx, u, c.header())
+	d := c.dialer()
+	if _, ok := ctx.Deadline(); ok {
+		// The caller's limit (a kernel's start timeout, say) bounds the
+		// handshake; a fixed one would cut a slow start short of it.
+		d.HandshakeTimeout = 0
+	}
+	ws, resp, err := d.DialContext(ctx, u, c.header())
 	if err != nil {
 		code := 0
 		if resp != nil {

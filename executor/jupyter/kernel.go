@@ -54,6 +54,9 @@ type KernelConfig struct {
 	// OutputDir is where images and html from outputs are saved; "" means
 	// they are not saved.
 	OutputDir string
+	// ScrubFiles, when set, is applied to the bytes of each file saved in
+	// OutputDir before it is written (a redactor's, say).
+	ScrubFiles func([]byte) []byte
 	// MaxOutputBytes caps the text kept per output (head and tail are kept);
 	// zero means executor.DefaultMaxOutputBytes, negative means no cap. Text
 	// is cut while it is read, so a long output costs no more memory.
@@ -557,6 +560,7 @@ func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, la
 	ex := &execution{k: k}
 	ex.col = executor.NewCollector(executor.CollectorConfig{
 		OutputDir:      k.cfg.OutputDir,
+		Scrub:          k.cfg.ScrubFiles,
 		FilePrefix:     fmt.Sprintf("%s-%d", shortID(k.ID()), k.runs),
 		MaxOutputBytes: k.cfg.MaxOutputBytes,
 		MaxMimeBytes:   k.cfg.MaxMimeBytes,
@@ -961,6 +965,61 @@ func (k *Kernel) Restart(ctx context.Context) error {
 	_, err := k.ensureReady(ctx)
 	k.stateLost = false
 	return err
+}
+
+// Shutdown asks a kernel started here to exit, over its websocket rather
+// than through the server: an interrupt_request and a shutdown_request on
+// the control channel, as the server's DELETE sends them. It returns once
+// the kernel has replied; the kernel then exits by itself, and a normal
+// exit finishes what the code left (open files are flushed, atexit
+// handlers run). The server is not told and keeps the kernel listed until
+// it notices the process is gone: this is for a server that is ended right
+// after (an embedded one), where a DELETE also waits out the server's
+// polling of the kernel process (every 0.1 s).
+//
+// After a nil return the kernel is closed (Close does nothing more). On an
+// error (no websocket, no reply within ctx) nothing is closed: Close still
+// shuts the kernel down through the server.
+func (k *Kernel) Shutdown(ctx context.Context) error {
+	k.closeOnce.Do(func() { close(k.closing) })
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return nil
+	}
+	if !k.owned {
+		return errors.New("jupyter: the kernel was not started here")
+	}
+	if k.conn == nil || k.dead {
+		return fmt.Errorf("jupyter: kernel %s: %w", k.ID(), errConnLost)
+	}
+	if err := k.conn.send(ctx, newMessage(k.conn.session, "control", "interrupt_request", map[string]any{})); err != nil {
+		return fmt.Errorf("jupyter: interrupt kernel %s: %w", k.ID(), err)
+	}
+	m := newMessage(k.conn.session, "control", "shutdown_request", map[string]any{"restart": false})
+	box := k.conn.register(m.Header.MsgID)
+	defer k.conn.unregister(m.Header.MsgID)
+	if err := k.conn.send(ctx, m); err != nil {
+		return fmt.Errorf("jupyter: shut down kernel %s: %w", k.ID(), err)
+	}
+	for {
+		select {
+		case <-box.notify:
+			for _, it := range box.take() {
+				if it.err != nil {
+					return fmt.Errorf("jupyter: shut down kernel %s: %w", k.ID(), it.err)
+				}
+				if it.msg.Header.MsgType == "shutdown_reply" {
+					k.closed = true
+					k.conn.close()
+					k.conn = nil
+					return nil
+				}
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("jupyter: no shutdown_reply from kernel %s: %w", k.ID(), ctx.Err())
+		}
+	}
 }
 
 // Close closes the websocket and shuts the kernel down if it was started

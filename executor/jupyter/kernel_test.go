@@ -580,3 +580,26 @@ func TestUnknownHostIsUnreachable(t *testing.T) {
 	assert.Contains(t, err.Error(), "https://no-such-host.invalid/jupyter/")
 	assert.NotContains(t, err.Error(), "abc123secret")
 }
+
+// Shutdown ends the kernel over its websocket: the process exits by itself,
+// having flushed a file its code left open, and the kernel is closed.
+func TestShutdownOverTheWebsocket(t *testing.T) {
+	k := newKernel(t)
+	id := k.ID()
+	path := filepath.Join(t.TempDir(), "left-open.txt")
+	exec(t, k, "f = open("+strconv.Quote(path)+", 'w')\nf.write('data')")
+	require.NotEmpty(t, kernelPids(id))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// The server would restart a kernel that died on it: remove it from
+	// the server once the test has seen it exit.
+	defer func() { _ = k.c.DeleteKernel(context.Background(), id) }()
+	require.NoError(t, k.Shutdown(ctx))
+	require.Eventually(t, func() bool { return len(kernelPids(id)) == 0 }, 5*time.Second, 5*time.Millisecond)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "data", string(b))
+	_, err = k.Execute(ctx, executor.Request{Code: "1"})
+	assert.ErrorIs(t, err, executor.ErrClosed)
+	assert.NoError(t, k.Close(ctx))
+}

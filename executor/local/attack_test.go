@@ -695,3 +695,38 @@ func TestSandboxSeccompForeignABI(t *testing.T) {
 	out := py(t, s, fmt.Sprintf("import subprocess, sys\nr = subprocess.run([sys.executable, '-c', %s], capture_output=True)\nprint(r.returncode)\n", q(int80)))
 	assert.Equal(t, "-31\n", out, "killed by SIGSYS")
 }
+
+// A sandboxed server starts only its own kernel spec. Another spec the host
+// has (here one in the IPython directory, which jupyter-server also
+// searches) would run its kernel unconfined; naming it fails instead, and
+// the server lists nothing else.
+func TestSandboxOnlyItsKernelSpec(t *testing.T) {
+	requireSandbox(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("IPYTHONDIR", "")
+	marker := filepath.Join(t.TempDir(), "ran-unconfined")
+	d := filepath.Join(home, ".ipython", "kernels", "unconfined")
+	require.NoError(t, os.MkdirAll(d, 0o755))
+	spec, _ := json.Marshal(map[string]any{
+		"argv":         []string{"/bin/sh", "-c", "touch " + marker + "; exec /usr/bin/python3 -m ipykernel_launcher -f \"$0\"", "{connection_file}"},
+		"display_name": "unconfined", "language": "python",
+	})
+	require.NoError(t, os.WriteFile(filepath.Join(d, "kernel.json"), spec, 0o644))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := session.Open(ctx, session.Config{WorkDir: t.TempDir(), KernelName: "unconfined"})
+	if s != nil {
+		_ = s.Close(ctx)
+	}
+	require.Error(t, err, "a kernel spec of the host started in a sandboxed server")
+	assert.Contains(t, err.Error(), `no such kernel spec: "unconfined" (available: python3)`)
+	_, statErr := os.Stat(marker)
+	assert.True(t, os.IsNotExist(statErr), "the unconfined kernel ran")
+
+	s = open(t, session.Config{})
+	specs, err := s.Client().KernelSpecs(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"python3"}, specs.Names())
+}

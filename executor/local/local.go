@@ -140,6 +140,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		"JUPYTER_DATA_DIR="+filepath.Join(dir, "data"),
 		"JUPYTER_PLATFORM_DIRS=0",
 		"PYDEVD_DISABLE_FILE_VALIDATION=1",
+		// A config file that fails to load stops the server: without the
+		// JSON one it would listen on TCP with a token of its own, without
+		// the Python one it would start any kernel spec of the host.
+		"TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR=1",
 	)
 	// Settings go in a config file readable by this user only: the token
 	// must not appear on a command line, where every local user can read
@@ -155,6 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			"root_dir":          work,
 		},
 	}
+	var specDirs []string
 	if !cfg.Sandbox.Disabled {
 		sb, err := newSandbox(cfg, s)
 		if err != nil {
@@ -165,11 +170,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if sb.workDir != "" {
 			s.workDir = sb.workDir
 		}
-		// The sandboxed kernelspec lives first on JUPYTER_PATH, so it
-		// replaces the system's python3 spec for this server; kernels
-		// talk to the server over unix sockets in their own directory.
+		// The sandboxed kernelspec is the only one this server starts
+		// (see specsConfig); it is also first on JUPYTER_PATH, where it
+		// replaces the system's python3 spec. Kernels talk to the server
+		// over unix sockets in their own directory.
+		specDirs = []string{filepath.Join(sb.jupyterPath, "kernels")}
 		env = append(env, "JUPYTER_PATH="+sb.jupyterPath)
 		serverCfg["KernelManager"] = map[string]any{"transport": "ipc"}
+	}
+	if err := writeSpecsConfig(filepath.Join(dir, "config"), specDirs); err != nil {
+		s.close(0)
+		return nil, fmt.Errorf("local jupyter: %w", err)
 	}
 	b, _ := json.MarshalIndent(serverCfg, "", " ")
 	if err := os.WriteFile(filepath.Join(dir, "config", "jupyter_server_config.json"), b, 0o600); err != nil {

@@ -3,6 +3,7 @@
 package local
 
 import (
+	"context"
 	"os"
 	"syscall"
 	"time"
@@ -53,5 +54,32 @@ func (s *Server) killAll(grace time.Duration) {
 	}
 	if s.sandbox != nil {
 		s.sandbox.waitEmpty()
+	}
+}
+
+// WaitKernelsExit waits until every kernel process of this server has
+// exited (after each was asked to shut down), checking every few
+// milliseconds, until ctx ends. It reports whether they all exited.
+func (s *Server) WaitKernelsExit(ctx context.Context) bool {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return true
+	}
+	pids := procs.Matching(s.runtime)
+	for {
+		live := pids[:0]
+		for _, p := range pids {
+			if procs.Alive(p) {
+				live = append(live, p)
+			}
+		}
+		pids = live
+		if len(pids) == 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }

@@ -66,6 +66,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// OutputDir is where images and html from outputs are saved.
 	OutputDir string
+	// ScrubFiles, when set, is applied to the bytes of each file saved in
+	// OutputDir before it is written (a redactor's, say).
+	ScrubFiles func([]byte) []byte
 	// MaxOutputBytes caps kept text per output (zero: the default).
 	MaxOutputBytes int
 	// MaxMimeBytes caps each image, html or other non-text value of an
@@ -183,6 +186,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		Timeout:        cfg.Timeout,
 		StartTimeout:   cfg.StartTimeout,
 		OutputDir:      cfg.OutputDir,
+		ScrubFiles:     cfg.ScrubFiles,
 		MaxOutputBytes: cfg.MaxOutputBytes,
 		MaxMimeBytes:   cfg.MaxMimeBytes,
 		Logger:         log,
@@ -325,10 +329,15 @@ func (s *Session) Close(ctx context.Context) error {
 			err = s.removeRemote(ctx)
 			s.remoteDir = ""
 		}
-		// A DELETE shuts the kernel down gracefully: files its code left
-		// open are flushed.
-		if e := s.kernel.Close(ctx); err == nil {
-			err = e
+		// The kernel exits gracefully (files its code left open are
+		// flushed) before the server is ended. An embedded server's kernel
+		// is asked over its websocket, and the server ended as soon as the
+		// kernel process is gone; a DELETE, which also waits for it, polls
+		// the process only every 0.1 s. Otherwise, or if that fails: DELETE.
+		if s.server == nil || !s.shutdownEmbedded(ctx) {
+			if e := s.kernel.Close(ctx); err == nil {
+				err = e
+			}
 		}
 	}
 	if s.server != nil {
@@ -346,6 +355,27 @@ func (s *Session) Close(ctx context.Context) error {
 	s.removeTmp()
 	return err
 }
+
+// shutdownEmbedded asks the embedded server's kernel to exit and waits
+// until its processes are gone (at most kernelExitWait); it reports
+// whether they are.
+func (s *Session) shutdownEmbedded(ctx context.Context) bool {
+	sctx, cancel := context.WithTimeout(ctx, kernelExitWait)
+	defer cancel()
+	if err := s.kernel.Shutdown(sctx); err != nil {
+		s.log.Debug("kernel shutdown over the websocket failed; deleting it through the server", "err", err)
+		return false
+	}
+	if !s.server.WaitKernelsExit(sctx) {
+		s.log.Debug("the kernel did not exit after its shutdown request", "waited", kernelExitWait)
+		return false
+	}
+	return true
+}
+
+// kernelExitWait bounds a kernel's graceful exit at Close, as the server's
+// DELETE does (jupyter_client's shutdown_wait_time).
+const kernelExitWait = 5 * time.Second
 
 // FileInfo describes a file in the kernel's working directory.
 type FileInfo struct {

@@ -1,12 +1,15 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -339,9 +342,9 @@ func TestEmbeddedServerWithLongTMPDIR(t *testing.T) {
 
 func localNoSandbox() local.SandboxConfig { return local.SandboxConfig{Disabled: true} }
 
-// Close shuts the kernel down gracefully (a DELETE) before it ends the
-// embedded server's processes at once, so a file the code left open is
-// flushed, sandboxed or not, and nothing is left behind.
+// Close shuts the kernel down gracefully before it ends the embedded
+// server's processes at once, so a file the code left open is flushed and
+// atexit handlers run, sandboxed or not, and nothing is left behind.
 func TestCloseShutsTheKernelDownGracefully(t *testing.T) {
 	for _, sandboxed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sandboxed=%v", sandboxed), func(t *testing.T) {
@@ -351,8 +354,10 @@ func TestCloseShutsTheKernelDownGracefully(t *testing.T) {
 				jupytertest.Require(t)
 			}
 			work := t.TempDir()
-			s := open(t, session.Config{WorkDir: work, Sandbox: local.SandboxConfig{Disabled: !sandboxed}})
-			run(t, s, "f = open('unflushed.txt', 'w')\nf.write('data')")
+			var logs lockedBuffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			s := open(t, session.Config{WorkDir: work, Sandbox: local.SandboxConfig{Disabled: !sandboxed}, Logger: log})
+			run(t, s, "f = open('unflushed.txt', 'w')\nf.write('data')\nimport atexit\natexit.register(lambda: open('atexit.txt', 'w').write('ran'))")
 			runtimeDir, pid := s.Server().RuntimeDir(), s.Server().Pid()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -360,9 +365,34 @@ func TestCloseShutsTheKernelDownGracefully(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(work, "unflushed.txt"))
 			require.NoError(t, err)
 			assert.Equal(t, "data", string(b))
+			b, err = os.ReadFile(filepath.Join(work, "atexit.txt"))
+			require.NoError(t, err)
+			assert.Equal(t, "ran", string(b))
 			assertNothingLeft(t, runtimeDir, pid)
+			// The kernel was asked over its websocket; the server did not
+			// have to be.
+			assert.NotContains(t, logs.String(), "method=DELETE")
+			assert.NotContains(t, logs.String(), "shutdown over the websocket failed")
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // An empty WorkDir is a fresh private directory, never the process's own

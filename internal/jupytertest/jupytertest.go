@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -85,6 +86,24 @@ func StartElsewhere(t testing.TB, cwd string) *Server {
 func StartProcess(dir string) (*Server, error) { return startProcess(dir, "") }
 
 func startProcess(dir, cwd string) (*Server, error) {
+	// The port is free when picked but may be taken before the server binds
+	// it (another test's server, say): then the server exits at once
+	// (port_retries=0), saying so, and another port is tried.
+	for attempt := 1; ; attempt++ {
+		s, err := startOnce(dir, cwd)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return s, err
+		}
+	}
+}
+
+// pickPort picks the server's port (a variable for the test of a port taken
+// in between).
+var pickPort = FreePort
+
+var errPortTaken = errors.New("the port was taken before jupyter-server bound it")
+
+func startOnce(dir, cwd string) (*Server, error) {
 	bin := Binary()
 	if bin == "" {
 		return nil, fmt.Errorf("jupyter-server is not installed: run scripts/setup.sh")
@@ -96,7 +115,7 @@ func startProcess(dir, cwd string) (*Server, error) {
 			return nil, err
 		}
 	}
-	port, err := FreePort()
+	port, err := pickPort()
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +165,11 @@ func startProcess(dir, cwd string) (*Server, error) {
 	s.cmd = cmd
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(60 * time.Second); err != nil {
+		log := s.Log()
 		s.Close()
+		if strings.Contains(log, "already in use") {
+			return nil, fmt.Errorf("%w: %v", errPortTaken, err)
+		}
 		return nil, err
 	}
 	return s, nil
@@ -155,6 +178,15 @@ func startProcess(dir, cwd string) (*Server, error) {
 func (s *Server) waitReady(limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
+	go func() {
+		// A server that exits ends the wait, also while a request hangs
+		// (on a port something else holds but does not answer on).
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"api/status", nil)
 		req.Header.Set("Authorization", "token "+s.Token)
@@ -166,11 +198,15 @@ func (s *Server) waitReady(limit time.Duration) error {
 			}
 		}
 		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+			continue
+		}
+		select {
 		case <-s.done:
 			return fmt.Errorf("jupyter-server exited during start-up; log: %s", s.Log())
-		case <-ctx.Done():
+		default:
 			return fmt.Errorf("jupyter-server not ready after %s; log: %s", limit, s.Log())
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

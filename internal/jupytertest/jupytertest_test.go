@@ -2,7 +2,9 @@ package jupytertest
 
 import (
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -30,4 +32,32 @@ func TestStartServesAPIAndStopsKernels(t *testing.T) {
 	s.Stop()
 	assert.Empty(t, s.KernelPids())
 	assert.Empty(t, ProcessesMatching(s.RootDir))
+}
+
+// A port taken between picking it and the server binding it: the server
+// says so and exits, and another port is tried.
+func TestStartRetriesAPortTakenInBetween(t *testing.T) {
+	Require(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPort = func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return FreePort()
+	}
+	defer func() { pickPort = FreePort }()
+	s, err := StartProcess(t.TempDir())
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, 2, calls)
+	assert.NotContains(t, s.URL, ":"+strconv.Itoa(taken)+"/")
+	resp, err := http.Get(s.URL + "api/status?token=" + s.Token)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

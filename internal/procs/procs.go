@@ -87,3 +87,14 @@ func forEachProc(fn func(pid int, cmdline string, stat []string)) {
 		fn(pid, strings.ReplaceAll(string(cmd), "\x00", " "), f)
 	}
 }
+
+// Alive reports whether pid is a live process (it exists and is not a
+// zombie).
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := statFields(b)
+	return len(f) > 2 && f[2] != "Z" && f[2] != "X"
+}

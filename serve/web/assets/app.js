@@ -7,18 +7,39 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
+  // shown makes untrusted text fit to look at: bidirectional controls,
+  // which make text read otherwise than it is (code that runs differently
+  // from how it reads), are shown as <U+XXXX>; terminal colour codes are
+  // dropped; other control characters are shown as their pictures (U+2400).
+  // Line breaks, tabs and carriage returns stay (a browser shows a carriage
+  // return as a space, so nothing hides behind one).
+  const ANSI = /\x1b\[[0-9;?]*[ -\/]*[@-~]/g;
+  const BIDI = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  const CTRL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+  function shown(s) {
+    if (typeof s !== "string") return s;
+    return s.replace(ANSI, "")
+      .replace(BIDI, (c) => "<U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + ">")
+      .replace(CTRL, (c) => (c === "\x7f" ? "\u2421" : String.fromCharCode(0x2400 + c.charCodeAt(0))));
+  }
+
+  // setText sets an element's untrusted text.
+  function setText(e, s) {
+    e.textContent = shown(s);
+  }
+
   // el builds an element; string children become text nodes.
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === undefined || v === null || v === false) continue;
       if (k === "class") e.className = v;
-      else if (k === "text") e.textContent = v;
-      else e.setAttribute(k, v);
+      else if (k === "text") setText(e, v);
+      else e.setAttribute(k, shown(v));
     }
     for (const c of children) {
       if (c === null || c === undefined) continue;
-      e.append(typeof c === "string" ? document.createTextNode(c) : c);
+      e.append(typeof c === "string" ? document.createTextNode(shown(c)) : c);
     }
     return e;
   }
@@ -42,6 +63,7 @@
   const TOKEN = /(#[^\n]*)|((?:[rRbBfFuU]{0,2})(?:"""[\s\S]*?(?:"""|$)|'''[\s\S]*?(?:'''|$)|"(?:\\.|[^"\\\n])*"?|'(?:\\.|[^'\\\n])*'?))|(@[A-Za-z_][\w.]*)|(\b\d[\d_]*(?:\.\d*)?(?:[eE][+-]?\d+)?j?\b)|([A-Za-z_]\w*)/g;
 
   function highlight(code, lang) {
+    code = shown(code);
     const pre = el("pre", { class: "code", "data-lang": lang || "" });
     const codeEl = el("code");
     pre.append(codeEl);
@@ -98,11 +120,20 @@
   const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif"];
   const B64 = /^[A-Za-z0-9+/=\s]+$/;
 
+  // progress keeps what a terminal would show of lines redrawn with
+  // carriage returns (progress bars): the text after the last one.
+  function progress(text) {
+    return text.replace(/\r\n/g, "\n").split("\n").map((l) => {
+      const i = l.replace(/\r+$/, "").lastIndexOf("\r");
+      return i >= 0 ? l.slice(i + 1) : l;
+    }).join("\n");
+  }
+
   function outputNode(o) {
     if (!o) return null;
     switch (o.output_type) {
       case "stream":
-        return el("pre", { class: "out " + (o.name === "stderr" ? "stderr" : "stdout"), text: o.text || "" });
+        return el("pre", { class: "out " + (o.name === "stderr" ? "stderr" : "stdout"), text: progress(o.text || "") });
       case "error": {
         const tb = (o.traceback || []).join("\n");
         return el("pre", { class: "out err", text: tb || ((o.ename || "Error") + ": " + (o.evalue || "")) });
@@ -164,7 +195,7 @@
       $("token").value = "";
       await boot();
     } catch (err) {
-      $("login-error").textContent = err.message;
+      setText($("login-error"), err.message);
     }
   });
 
@@ -234,7 +265,7 @@
       form.reset();
       location.hash = "#/runs/" + r.id;
     } catch (err) {
-      $("form-error").textContent = err.message;
+      setText($("form-error"), err.message);
     } finally {
       $("start").disabled = false;
     }
@@ -245,7 +276,7 @@
     const b = $("run-status");
     b.className = "badge " + run.status;
     b.textContent = run.status;
-    $("run-task").textContent = run.task;
+    setText($("run-task"), run.task);
     const bits = [];
     if (run.created) bits.push("created " + fmtTime(run.created));
     if (run.ended) bits.push("ended " + fmtTime(run.ended));
@@ -253,7 +284,7 @@
     if (run.usage) bits.push("tokens " + ((run.usage.prompt_tokens || 0) + (run.usage.completion_tokens || 0)));
     if (run.executions) bits.push(run.executions + " executions");
     if (run.error) bits.push("error: " + run.error);
-    $("run-meta").textContent = bits.join(" · ");
+    setText($("run-meta"), bits.join(" · "));
     $("cancel-run").hidden = run.status !== "queued" && run.status !== "running";
     if (run.final_answer) showFinal(run.final_answer);
     if (run.status !== "queued" && run.status !== "running") {
@@ -292,7 +323,7 @@
       run = await api("/v1/runs/" + encodeURIComponent(id));
     } catch (err) {
       $("run-task").textContent = "";
-      $("run-meta").textContent = err.message;
+      setText($("run-meta"), err.message);
       return;
     }
     if (!current || current.id !== id) return;
@@ -338,7 +369,7 @@
   function onEvent(me, ev) {
     switch (ev.event) {
       case "status":
-        $("run-activity").textContent = ev.text || "";
+        setText($("run-activity"), ev.text || "");
         return;
       case "note":
         add(el("li", { class: "note" }, el("div", { class: "who", text: "note" }), el("div", { class: "prose", text: ev.text || "" })));
@@ -361,10 +392,10 @@
           const body = el("div", { class: "prose streaming" });
           const li = add(el("li", { class: role }, el("div", { class: "who", text: role === m.source ? m.source : role + " (" + m.source + ")" }), body));
           me.speaking = { source: m.source, li: li, body: body, text: "" };
-          $("run-activity").textContent = m.source + " is writing…";
+          setText($("run-activity"), m.source + " is writing…");
         }
         me.speaking.text += m.content || "";
-        me.speaking.body.textContent = me.speaking.text;
+        setText(me.speaking.body, me.speaking.text);
         return;
       }
       case "text": {
@@ -437,7 +468,7 @@
       await api("/v1/runs/" + encodeURIComponent(current.id), { method: "DELETE" });
       $("run-activity").textContent = "cancelling…";
     } catch (err) {
-      $("run-activity").textContent = err.message;
+      setText($("run-activity"), err.message);
     }
   });
 
