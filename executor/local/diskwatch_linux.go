@@ -27,8 +27,10 @@ import (
 // sight), so the bound is kept by watching: the watcher measures what the
 // work directory holds (blocks allocated, each inode once, plus files the
 // kernels deleted but still hold open or mapped), and when the growth since
-// the start passes the limit it kills every kernel of the server. It runs
-// again on every change inotify reports and at least every pollEvery. Each
+// the start passes the limit it kills every kernel of the server; past the
+// limit, kernels may delete but not add. It measures again on every change
+// inotify reports (which misses writes through a mapping) and at least
+// every pollEvery (longer for a directory that takes long to walk). Each
 // kernel also runs under RLIMIT_FSIZE of the limit, so no single file grows
 // past it, however fast it is written. What a kernel writes between two
 // measurements goes over the limit before it is stopped: the overshoot is
@@ -96,6 +98,7 @@ func (w *diskWatch) run(fd int) {
 		defer func() { <-reader; unix.Close(fd) }()
 	}
 	interval := minInterval
+	var ceiling int64 // usage when the kernels were last stopped
 	for {
 		start := time.Now()
 		if fd >= 0 {
@@ -105,13 +108,18 @@ func (w *diskWatch) run(fd int) {
 		if err != nil {
 			w.log.Debug("disk watch: measuring failed; stopping the kernels", "error", err)
 			w.killKernels(-1)
-		} else if n-w.base > w.limit {
+		} else if n-w.base > w.limit && n > ceiling {
+			// Past the limit the kernels may delete, not add: the
+			// restarted kernel runs until it writes more than was there
+			// when its predecessor was stopped.
 			w.killKernels(n - w.base)
+			ceiling = n
 		}
 		// Measuring costs a walk of the directory: keep it to a fraction
-		// of the time.
-		interval = max(minInterval, 4*time.Since(start))
-		timer := time.NewTimer(max(interval, pollEvery))
+		// of the time (a fifth after a change, a tenth when idle).
+		took := time.Since(start)
+		interval = max(minInterval, 4*took)
+		timer := time.NewTimer(max(pollEvery, 10*took))
 		select {
 		case <-w.stop:
 			timer.Stop()

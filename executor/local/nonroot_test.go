@@ -322,6 +322,19 @@ except OSError as e:
 		got := usage(t, work)
 		t.Logf("stopped after %s with %d MiB written (limit %d MiB)", time.Since(start), got>>20, limit>>20)
 		assert.Less(t, got, int64(limit+256<<20), "far past the limit")
+		// Past the limit the restarted kernel runs and may delete; it is
+		// stopped again only when it adds.
+		assert.Equal(t, "alive\n", py(t, s, "print('alive')"))
+		time.Sleep(time.Second)
+		assert.Equal(t, "still\n", py(t, s, "print('still')"))
+		diskKill(t, s, "open('more.bin', 'wb').write(b'x' * (4 << 20))\nimport time\ntime.sleep(5)")
+		py(t, s, "import glob, os\nfor f in glob.glob('*'): os.remove(f)")
+		py(t, s, "open('small.txt', 'w').write('ok')")
+		time.Sleep(time.Second)
+		b, err := os.ReadFile(filepath.Join(work, "small.txt"))
+		require.NoError(t, err)
+		assert.Equal(t, "ok", string(b))
+		assert.Equal(t, "alive\n", py(t, s, "print('alive')"))
 	})
 
 	t.Run("deleted files held open", func(t *testing.T) {
