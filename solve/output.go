@@ -880,7 +880,7 @@ func Report(h Header, s *Summary, dir string) string {
 		b.WriteString(unsandboxedNote + "\n\n")
 	}
 	if len(h.SandboxNotes) > 0 {
-		b.WriteString("> **Note:** the sandbox ran without root: " + EscapeMarkdown(strings.Join(h.SandboxNotes, "; ")) + ".\n\n")
+		b.WriteString("> **Note:** the sandbox kept its limits in a weaker form (no cgroups or mounts for this user): " + EscapeMarkdown(strings.Join(h.SandboxNotes, "; ")) + ".\n\n")
 	}
 	if s.Cause == Finished && s.FinalAnswer != "" {
 		b.WriteString("## Final answer\n\n" + EscapeProse(s.FinalAnswer) + "\n\n")

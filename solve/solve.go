@@ -707,7 +707,7 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 			if ru.out != nil {
 				ru.out.SetSandboxNotes(notes)
 			}
-			ru.emit(Event{Type: EventNote, Text: "the sandbox runs without root: " + strings.Join(notes, "; ")})
+			ru.emit(Event{Type: EventNote, Text: "the sandbox keeps its limits in a weaker form here (no cgroups or mounts for this user): " + strings.Join(notes, "; ")})
 		}
 	}
 	return s, closeIt(s), nil

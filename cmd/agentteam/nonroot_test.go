@@ -72,7 +72,7 @@ func TestUnprivilegedExecAndSolve(t *testing.T) {
 	assert.Equal(t, "2 65534\n", stdout)
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 	require.Len(t, lines, 1, stderr)
-	assert.True(t, strings.HasPrefix(lines[0], "agentteam: note: the sandbox runs without root: "), stderr)
+	assert.True(t, strings.HasPrefix(lines[0], "agentteam: note: the sandbox keeps its limits in a weaker form here (no cgroups or mounts for this user): "), stderr)
 	assert.Contains(t, lines[0], "the disk limit (10 GiB) is kept by watching the work directory")
 	assert.Contains(t, lines[0], "memory is limited per process (4 GiB")
 	b, err := os.ReadFile(filepath.Join(proj, "made.txt"))
@@ -96,13 +96,13 @@ func TestUnprivilegedExecAndSolve(t *testing.T) {
 	out := filepath.Join(proj, "out")
 	stdout, stderr, code = asUser(t, bin, home, proj, "solve", "Write 42 to result.txt", "--model", "replay:"+replay, "--out", out)
 	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout, stderr)
-	assert.Contains(t, stdout+stderr, "the sandbox runs without root")
+	assert.Contains(t, stdout+stderr, "the sandbox keeps its limits in a weaker form here")
 	b, err = os.ReadFile(filepath.Join(out, "files", "result.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "42", string(b))
 	report, err := os.ReadFile(filepath.Join(out, "report.md"))
 	require.NoError(t, err)
-	assert.Contains(t, string(report), "the sandbox ran without root: memory is limited per process")
+	assert.Contains(t, string(report), "the sandbox kept its limits in a weaker form (no cgroups or mounts for this user): memory is limited per process")
 	var nb struct {
 		Metadata struct {
 			Agentteam struct {

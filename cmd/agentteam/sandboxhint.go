@@ -53,5 +53,5 @@ func sandboxHintText(err error, knobs string) string {
 // limitNotesLine is the one line that says where the sandbox's limits are
 // weaker on this host (without root).
 func limitNotesLine(notes []string) string {
-	return "the sandbox runs without root: " + strings.Join(notes, "; ")
+	return "the sandbox keeps its limits in a weaker form here (no cgroups or mounts for this user): " + strings.Join(notes, "; ")
 }
