@@ -26,6 +26,8 @@ const (
 	UnterminatedText = "A code block was opened but never closed (the closing ``` is missing), so nothing was run. Please send the complete code block."
 	CutOffText       = "Your reply was cut off at the token limit in the middle of a code block, so nothing was run. Send a shorter step: one smaller code block, with less text around it."
 	StateLostText    = "The kernel was restarted: all variables, imports and loaded data from earlier steps are gone. Re-run the imports and recreate the variables you need before continuing."
+	OutputLostText   = "The output of the code was lost on the way from the kernel (this happens right after a restart of the kernel): the code ran once, but what it printed or displayed may be missing below. Do not take missing output for no output; print what you need again."
+	NotRunText       = "the kernel never received it (it was lost on the way, e.g. during a restart of the kernel). Nothing of it ran: send it again."
 )
 
 // ApprovalFunc decides whether code blocks may run. When it returns false,
@@ -90,7 +92,10 @@ type CodeExecutor struct {
 
 	failures  map[string]int
 	stateLost bool // the next reply must say the kernel state is gone
-	cutoffs   int  // replies in a row cut off mid-block
+	// outputLost: the next reply must say that an execution's output was
+	// lost.
+	outputLost bool
+	cutoffs    int // replies in a row cut off mid-block
 }
 
 var _ Agent = (*CodeExecutor)(nil)
@@ -417,6 +422,17 @@ func (t *turn) exec(b CodeBlock, meta map[string]string) (*executor.Result, bool
 		res.StateLost = !res.Restored
 	case errors.Is(err, executor.ErrUnsupportedLanguage):
 		return unsupportedResult(b.Language), true
+	case errors.Is(err, executor.ErrOutputLost):
+		// It ran; its status is known, its output is not.
+		if res == nil {
+			res = &executor.Result{Status: executor.StatusOK, Truncated: true}
+		}
+		c.outputLost = true
+	case errors.Is(err, executor.ErrNotDelivered):
+		if res == nil {
+			res = &executor.Result{}
+		}
+		res.Status = executor.StatusNotRun
 	default:
 		t.yield(nil, fmt.Errorf("%s: execute: %w", c.cfg.Name, err))
 		return nil, false
@@ -523,6 +539,10 @@ func (c *CodeExecutor) replyText(execs []CodeExecution, failed, total int, fixed
 		b.WriteString("Note: " + StateLostText + "\n\n")
 	}
 	c.stateLost = false
+	if c.outputLost {
+		b.WriteString("Note: " + OutputLostText + "\n\n")
+	}
+	c.outputLost = false
 	var out strings.Builder
 	for _, e := range execs {
 		out.WriteString(clip(ResultText(e.Result), c.cfg.MaxOutputChars))
@@ -578,6 +598,11 @@ func (c *CodeExecutor) replyText(execs []CodeExecution, failed, total int, fixed
 		if output != "" {
 			b.WriteString("\nIts output before it died was:\n" + output)
 		}
+	case executor.StatusNotRun:
+		fmt.Fprintf(&b, "The code was not run%s: %s", where, NotRunText)
+		if output != "" {
+			b.WriteString("\nThe output of the blocks before it was:\n" + output)
+		}
 	case executor.StatusUnsupported:
 		fmt.Fprintf(&b, "Unsupported language%s: %s. Rewrite it as a ```python block.", where, r.Message)
 		if output != "" {
@@ -632,6 +657,7 @@ func loopKey(blocks []CodeBlock) string {
 func (c *CodeExecutor) Reset(ctx context.Context) error {
 	c.failures = map[string]int{}
 	c.stateLost = false
+	c.outputLost = false
 	c.cutoffs = 0
 	if c.cfg.RestartOnReset {
 		if err := c.cfg.Executor.Restart(ctx); err != nil {

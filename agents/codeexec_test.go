@@ -154,6 +154,39 @@ func TestCodeExecutorTimeoutAndKernelDeath(t *testing.T) {
 	assert.Equal(t, "fine", resp[len(resp)-1].Content)
 }
 
+// A cell whose output was lost on the way ran once: the model hears that
+// the output is missing (not that there was none). A cell the kernel never
+// got did not run: the model hears that, the blocks after it are not run,
+// and the turn goes on.
+func TestCodeExecutorOutputLostAndNotRun(t *testing.T) {
+	mode := "lost"
+	ex := &agenttest.Executor{Fn: func(_ context.Context, req executor.Request) (*executor.Result, error) {
+		switch mode {
+		case "lost":
+			return &executor.Result{Status: executor.StatusOK, Truncated: true, StateLost: true}, fmt.Errorf("kernel k: %w", executor.ErrOutputLost)
+		case "notrun":
+			return &executor.Result{Status: executor.StatusNotRun}, fmt.Errorf("kernel k: %w", executor.ErrNotDelivered)
+		}
+		return agenttest.Stdout(req, "fine\n"), nil
+	}}
+	c := newExec(t, agents.CodeExecutorConfig{Executor: ex, LoopLimit: -1})
+	resp := drain(t, c, agents.NewText("coder", "```python\nprint(1)\n```"))
+	last := resp[len(resp)-1]
+	assert.Equal(t, agents.KindText, last.Kind)
+	assert.Equal(t, "Note: "+agents.StateLostText+"\n\nNote: "+agents.OutputLostText+"\n\n[output truncated]", last.Content)
+
+	mode = "notrun"
+	resp = drain(t, c, agents.NewText("coder", "```python\na\n```\n```python\nb\n```"))
+	last = resp[len(resp)-1]
+	assert.Equal(t, agents.KindText, last.Kind)
+	assert.Equal(t, "The code was not run in code block 1 of 2; the blocks after it were not run: "+agents.NotRunText, last.Content)
+	assert.Len(t, ex.Requests(), 2, "block b was not sent")
+
+	mode = "ok"
+	resp = drain(t, c, agents.NewText("coder", "```python\nprint('fine')\n```"))
+	assert.Equal(t, "fine", resp[len(resp)-1].Content, "the notes are given once")
+}
+
 func TestCodeExecutorStateLostBeforeCode(t *testing.T) {
 	ex := &agenttest.Executor{Fn: func(_ context.Context, req executor.Request) (*executor.Result, error) {
 		r := agenttest.Stdout(req, "1\n")

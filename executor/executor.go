@@ -22,8 +22,8 @@ import (
 // was sent to the kernel, also together with an error (partial outputs are
 // never lost). Code that raises is not a Go error: the result's Status is
 // StatusError. Go errors are reserved for what the caller may want to branch
-// on: ErrTimeout, ErrKernelDied, ErrUnsupportedLanguage, context
-// cancellation, and transport failures. Breaking out of the loop stops the
+// on: ErrTimeout, ErrKernelDied, ErrUnsupportedLanguage, ErrOutputLost,
+// ErrNotDelivered, context cancellation, and transport failures. Breaking out of the loop stops the
 // execution as cancelling ctx does (the kernel is interrupted). The loop body
 // must not call the same Executor.
 //
@@ -106,6 +106,7 @@ const (
 	StatusCancelled   Status = "cancelled"   // ctx cancelled; see Interrupted/Restarted
 	StatusKernelDied  Status = "kernel_died" // the kernel died; state is lost
 	StatusUnsupported Status = "unsupported" // language not supported; nothing ran
+	StatusNotRun      Status = "not_run"     // the kernel never got the code (ErrNotDelivered); nothing ran
 )
 
 // OutputType is the kind of one output, named as in nbformat.
@@ -202,4 +203,15 @@ var (
 	ErrUnsupportedLanguage = errors.New("unsupported language")
 	// ErrClosed: the executor was closed.
 	ErrClosed = errors.New("executor closed")
+	// ErrOutputLost: the code ran once, and the result's Status says how
+	// it ended, but some or all of its output was lost on the way from the
+	// kernel (a Jupyter Server can drop a kernel's output right after a
+	// restart). The result is Truncated and its Message says so. It is not
+	// run again.
+	ErrOutputLost = errors.New("the code ran, but its output was lost on the way from the kernel (it is not run again)")
+	// ErrNotDelivered: the code did not run: the kernel never got it (a
+	// Jupyter Server can lose a request sent during a restart of the
+	// kernel), and answered a request sent after it. It is safe to send it
+	// again; the result has StatusNotRun.
+	ErrNotDelivered = errors.New("the code did not run: the kernel never got it (lost on the way, e.g. during a restart of the kernel)")
 )

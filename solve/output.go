@@ -744,6 +744,8 @@ func statusWord(s executor.Status) string {
 		return "interrupted"
 	case executor.StatusKernelDied:
 		return "ended by the kernel's death"
+	case executor.StatusNotRun:
+		return "not run (the kernel never got it)"
 	}
 	return string(s)
 }

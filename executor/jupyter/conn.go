@@ -207,6 +207,13 @@ func (k *conn) register(msgID string) *inbox {
 	return b
 }
 
+// registerInto routes replies to msgID into an existing inbox too.
+func (k *conn) registerInto(msgID string, b *inbox) {
+	k.mu.Lock()
+	k.pending[msgID] = b
+	k.mu.Unlock()
+}
+
 func (k *conn) unregister(msgID string) {
 	k.mu.Lock()
 	delete(k.pending, msgID)

@@ -373,12 +373,10 @@ func (k *Kernel) execute(ctx context.Context, req executor.Request, emit func(ex
 		return nil, err
 	}
 	res, err := k.run(ctx, code, timeout, lang, emit)
-	if errors.Is(err, errNotAcked) {
-		// The server lost the request (it does, right after a restart
-		// through its REST API): no sign of it on the first websocket nor
-		// on a fresh one, and the kernel idle.
+	if errors.Is(err, executor.ErrNotDelivered) {
+		// Nothing ran: a loss of state is told by the next result.
 		k.stateLost = k.stateLost || lost
-		return nil, fmt.Errorf("kernel %s at %s: %w", k.ID(), k.c.URL(), ErrNotDelivered)
+		return res, err
 	}
 	// With stop_on_error, a kernel aborts requests that reach it right
 	// after a failed one, before it has stopped aborting. Such a request
@@ -435,39 +433,27 @@ func (k *Kernel) setup(ctx context.Context) error {
 	return nil
 }
 
-// ackTimeout is how long a sent execution may go without any sign from the
-// kernel (busy status, execute_input, output or reply) before the server is
-// asked whether the kernel is busy with something else; an idle kernel means
-// the request was lost.
-const ackTimeout = 3 * time.Second
-
-// lost asks the server about a kernel that showed no sign of a request:
-// idle means the request never reached it.
-func (k *Kernel) lost(ctx context.Context) bool {
-	if ev := k.conn.broken(); ev != nil {
-		return false // the read loop reports this
-	}
-	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	info, err := k.c.GetKernel(gctx, k.ID())
-	if err != nil {
-		k.log.Debug("kernel state unknown", "kernel", k.ID(), "err", err)
-		return false
-	}
-	k.log.Debug("no sign of the execution from the kernel", "kernel", k.ID(), "state", info.ExecutionState)
-	return info.ExecutionState == "idle"
-}
-
-// errNotAcked: the kernel showed no sign of an execution request and is idle.
-var errNotAcked = errors.New("the execution request was lost")
-
-// ErrNotDelivered: the kernel showed no sign of an execution request within
-// seconds (no busy status, no execute_input, no output, no reply), neither on
-// the websocket it was sent on nor on a fresh one, though the kernel answers.
-// A Jupyter Server can hold or lose a request sent right after a restart
-// through its REST API. The request may still run later: it is not sent
-// again, so that it never runs twice.
-var ErrNotDelivered = errors.New("the kernel showed no sign of the execution request (the server lost or is holding it); it is not sent again, and may still run")
+// Probing a silent execution. The kernel handles shell requests one at a
+// time, in order, and publishes on iopub in order: a busy status before it
+// handles a request, the idle status after. So when a kernel_info_request
+// sent after an execution is answered on shell before the execution's reply,
+// that execution never reached the kernel; and when the probe's busy or idle
+// status comes on iopub while the execution's idle never did, the
+// execution's iopub messages were lost (a Jupyter Server loses a kernel's
+// first messages after a restart through its REST API, before its iopub
+// subscription reaches the new kernel process). A cell that is still running
+// only delays the probe's answers: nothing is concluded from time alone.
+const (
+	// quietLimit: an execution that shows no sign at all (busy,
+	// execute_input, output, reply) for this long is probed.
+	quietLimit = 3 * time.Second
+	// idleLimit: an execution whose reply came is probed when its idle
+	// status has not come this long after (and the other way round).
+	idleLimit = time.Second
+	// iopubLimit: when the probe's reply came but none of its statuses did
+	// for this long, the websocket's iopub is taken as not delivering.
+	iopubLimit = 5 * time.Second
+)
 
 // noteSession records the kernel process's session id, seen in the header
 // of a message it sent. A new id that this Kernel did not cause (by a
@@ -585,16 +571,21 @@ func (k *Kernel) run(ctx context.Context, code string, timeout time.Duration, la
 	}
 	// Sent: from here on a cancellation interrupts the kernel.
 	ex.box = box
+	defer func() {
+		if ex.unregister != nil {
+			ex.unregister()
+		}
+	}()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var ackC <-chan time.Time
-	if timeout > ackTimeout {
-		ack := time.NewTimer(ackTimeout)
-		defer ack.Stop()
-		ackC = ack.C
-	}
+	// check fires when the execution has been silent for too long (see
+	// quietLimit).
+	check := time.NewTimer(quietLimit)
+	defer check.Stop()
+	idleWait := false // check was re-armed for the idle status or the reply, after the other came
+	iopubWait := false
 
-	var fault error
+	var fault, lost error
 wait:
 	for !ex.finished() {
 		select {
@@ -608,50 +599,34 @@ wait:
 			if fault != nil {
 				break wait
 			}
-		case <-ackC:
-			ackC = nil
+			if lost = ex.verdict(); lost != nil {
+				break wait
+			}
 			switch {
-			case ex.acked:
-			case !k.lost(ctx):
-				// Busy with something else (another client's cell): keep
-				// waiting, and look again later.
-				ackC = time.After(ackTimeout)
-			case ex.probed:
-				return nil, errNotAcked
-			case ex.relistened:
-				// Wait until the kernel answers on the fresh websocket (it
-				// may still be starting after a restart); a request it got
-				// shows by then, or soon after.
-				if err := k.waitReady(ctx, min(k.cfg.StartTimeout, 10*time.Second)); err != nil {
-					k.log.Debug("no answer on the fresh websocket either", "kernel", k.ID(), "err", err)
-					k.redial = true
-					return nil, errNotAcked
+			case ex.probe == "" && ex.replied != ex.idle && !idleWait:
+				// The reply and the idle status come together.
+				idleWait = true
+				resetTimer(check, idleLimit)
+			case ex.probeReplied && !ex.probeIOPub && !iopubWait:
+				iopubWait = true
+				resetTimer(check, iopubLimit)
+			}
+		case <-check.C:
+			switch {
+			case ex.probe == "" && ex.started && !ex.replied && !ex.idle:
+				// A cell that is running (busy came): nothing to probe.
+			case ex.probe == "":
+				if err := k.sendProbe(ctx, ex); err != nil {
+					k.log.Debug("probe not sent", "kernel", k.ID(), "err", err)
 				}
-				ex.probed = true
-				ackC = time.After(time.Second)
-			default:
-				// The server holds the request on channels that no longer
-				// reach the kernel (after a restart through its REST API).
-				// A fresh websocket gets fresh channels; the request may
-				// still reach the kernel, and its output then comes to
-				// every websocket of the kernel: listen for it there.
-				// Sending it again could run it twice.
-				k.log.Debug("no sign of the execution; reconnecting to listen for it", "kernel", k.ID())
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err := k.connect(cctx)
-				cancel()
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil, ctx.Err()
-					}
-					k.log.Debug("reconnect after an unanswered execution failed", "kernel", k.ID(), "err", err)
-					return nil, errNotAcked
-				}
-				box = k.conn.register(msgID)
-				defer k.conn.unregister(msgID)
-				ex.box = box
-				ex.relistened = true
-				ackC = time.After(ackTimeout)
+			case ex.probeReplied && !ex.probeIOPub:
+				// The kernel answers on shell but nothing comes on iopub:
+				// the websocket's iopub channel does not deliver. A fresh
+				// websocket gets fresh channels.
+				k.log.Debug("no iopub messages on this websocket; reconnecting before the next execution", "kernel", k.ID())
+				k.redial = true
+				lost = ex.verdictNoIOPub()
+				break wait
 			}
 		case <-timer.C:
 			res, err := k.stop(ex, fmt.Errorf("%w after %s", executor.ErrTimeout, timeout), executor.StatusTimeout, fmt.Sprintf("timed out after %s", timeout))
@@ -671,6 +646,14 @@ wait:
 			return res, executor.ErrClosed
 		}
 	}
+	if errors.Is(lost, executor.ErrNotDelivered) {
+		k.log.Debug("execution request lost before the kernel", "kernel", k.ID())
+		return &executor.Result{
+			Status:   executor.StatusNotRun,
+			Duration: time.Since(start),
+			Message:  "the code did not run: the kernel never got it (it was lost on the way, e.g. during a restart of the kernel); it can be sent again",
+		}, fmt.Errorf("kernel %s at %s: %w", k.ID(), k.c.URL(), executor.ErrNotDelivered)
+	}
 	res := col.Result()
 	res.Duration = time.Since(start)
 	if ex.count > 0 {
@@ -679,7 +662,22 @@ wait:
 	if fault != nil {
 		return k.faulted(res, fault)
 	}
-	if !ex.started {
+	if ex.replyErr != nil && res.Status != executor.StatusError {
+		res.Status = executor.StatusError
+		res.Error = ex.replyErr
+	}
+	if lang == executor.Shell {
+		shellError(res)
+	}
+	switch {
+	case lost != nil:
+		k.log.Debug("execution output lost", "kernel", k.ID(), "err", lost)
+		res.Truncated = true
+		if res.Message == "" {
+			res.Message = "the code ran once, but its output was lost on the way from the kernel (right after a restart of the kernel?): what it printed or displayed may be missing; it was not run again"
+		}
+		return res, fmt.Errorf("kernel %s at %s: %w", k.ID(), k.c.URL(), lost)
+	case !ex.started:
 		// The kernel's first messages for this request never came (a
 		// server can drop them right after a restart): output may be
 		// missing too.
@@ -688,14 +686,29 @@ wait:
 			res.Message = "the kernel's first messages for this execution were lost on the way (it ran right after a restart?): its output may be incomplete"
 		}
 	}
-	if ex.replyErr != nil && res.Status != executor.StatusError {
-		res.Status = executor.StatusError
-		res.Error = ex.replyErr
-	}
-	if lang == executor.Shell {
-		shellError(res)
-	}
 	return res, nil
+}
+
+// resetTimer re-arms t to fire after d.
+func resetTimer(t *time.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(d)
+}
+
+// sendProbe sends a kernel_info_request whose replies come to the
+// execution's inbox (see quietLimit).
+func (k *Kernel) sendProbe(ctx context.Context, ex *execution) error {
+	m := newMessage(k.conn.session, "shell", "kernel_info_request", map[string]any{})
+	k.conn.registerInto(m.Header.MsgID, ex.box)
+	ex.probe = m.Header.MsgID
+	ex.unregister = func() { k.conn.unregister(m.Header.MsgID) }
+	k.log.Debug("execution silent; probing the kernel", "kernel", k.ID(), "replied", ex.replied, "started", ex.started)
+	return k.conn.send(context.WithoutCancel(ctx), m)
 }
 
 // execution tracks one execute_request.
@@ -703,24 +716,63 @@ type execution struct {
 	k       *Kernel
 	col     *executor.Collector
 	pending []executor.Output // collected, not yet yielded
-	acked   bool              // the kernel showed a sign of this request
-	// started: the busy status or execute_input of this request arrived.
-	started bool
-	// relistened: the request went unanswered and its output is awaited on
-	// a fresh websocket; probed: the kernel has answered there since.
-	relistened, probed bool
-	session            string // the kernel's session id, from its messages
-	box                *inbox
-	idle               bool
-	replied            bool
-	count              int
-	replyErr           *executor.Output
+	// started: the busy status or execute_input of this request arrived;
+	// output: an output did.
+	started, output bool
+	session         string // the kernel's session id, from its messages
+	box             *inbox
+	idle            bool
+	replied         bool
+	count           int
+	replyErr        *executor.Output
+	// probe is the msg_id of a kernel_info_request sent because the
+	// execution went silent (see quietLimit); probeReplied and probeIOPub
+	// record its reply and its statuses.
+	probe                    string
+	probeReplied, probeIOPub bool
+	unregister               func() // stops routing the probe's messages
 }
 
 // finished reports that the kernel is done with the request: idle, and the
-// reply arrived (after relistening on a fresh websocket the reply goes to
-// the old one, so idle is enough).
-func (e *execution) finished() bool { return e.idle && (e.replied || e.relistened) }
+// reply arrived.
+func (e *execution) finished() bool { return e.idle && e.replied }
+
+// verdict tells from the probe's answers that a part of the execution was
+// lost: ErrNotDelivered when the kernel never got it, ErrOutputLost when it
+// ran and some of its messages will never come. nil means keep waiting.
+func (e *execution) verdict() error {
+	switch {
+	case e.probe == "" || e.finished():
+		return nil
+	case !e.replied && e.probeReplied:
+		// Shell is in order: the kernel answered a later request, so it
+		// never got this one, or its reply was lost.
+		if e.idle {
+			// It ran to the end and its output came: only the reply
+			// is missing.
+			e.replied = true
+			return nil
+		}
+		if e.started || e.output {
+			return executor.ErrOutputLost // it ran: its reply was lost
+		}
+		return executor.ErrNotDelivered
+	case e.replied && !e.idle && e.probeIOPub:
+		// Iopub is in order: the probe's status came, so this
+		// execution's idle status (and maybe its output) never will.
+		return executor.ErrOutputLost
+	}
+	return nil
+}
+
+// verdictNoIOPub is the verdict when the probe was answered on shell but
+// nothing came on iopub.
+func (e *execution) verdictNoIOPub() error {
+	if v := e.verdict(); v != nil {
+		return v
+	}
+	return executor.ErrOutputLost // the reply came, its idle status did not
+}
 
 // flush yields the outputs collected so far; false means the consumer
 // stopped.
@@ -747,7 +799,6 @@ func (e *execution) drain() error {
 }
 
 func (e *execution) handle(m *message) {
-	e.acked = true
 	if s := m.Header.Session; s != "" && s != e.session {
 		e.session = s
 		if e.k != nil {
@@ -755,6 +806,15 @@ func (e *execution) handle(m *message) {
 		}
 	}
 	c := &m.Content
+	if e.probe != "" && m.ParentHeader.MsgID == e.probe {
+		switch {
+		case m.Header.MsgType == "kernel_info_reply":
+			e.probeReplied = true
+		case m.Header.MsgType == "status" && m.Channel == "iopub":
+			e.probeIOPub = true
+		}
+		return
+	}
 	switch m.Header.MsgType {
 	case "status":
 		switch c.ExecutionState {
@@ -769,16 +829,21 @@ func (e *execution) handle(m *message) {
 			e.count = c.ExecutionCount
 		}
 	case "stream":
+		e.output = true
 		e.col.StreamCut(c.Name, c.Text)
 	case "execute_result":
+		e.output = true
 		e.col.Rich(executor.OutputExecuteResult, display(c, c.ExecutionCount))
 	case "display_data":
+		e.output = true
 		e.col.Rich(executor.OutputDisplayData, display(c, 0))
 	case "update_display_data":
+		e.output = true
 		e.col.UpdateDisplay(display(c, 0))
 	case "clear_output":
 		e.col.Clear(c.Wait)
 	case "error":
+		e.output = true
 		e.col.Error(c.EName, c.EValue, c.Traceback)
 	case "execute_reply":
 		e.replied = true
@@ -837,7 +902,8 @@ func (k *Kernel) stop(ex *execution, cause error, status executor.Status, what s
 		r.Status = status
 		return r, fmt.Errorf("%w (%w)", cause, err)
 	}
-	if ex.finished() {
+	if ex.finished() || ex.replied {
+		// Done with the request (its idle status may have been lost).
 		res.Message = what + "; kernel interrupted, state kept"
 		return res, cause
 	}

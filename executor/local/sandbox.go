@@ -3,6 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -128,3 +129,7 @@ func shQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// sandboxJupyterPath is where a sandboxed server's kernel spec is written
+// (under kernels/python3), in the server's private directory dir.
+func sandboxJupyterPath(dir string) string { return filepath.Join(dir, "share") }

@@ -210,7 +210,7 @@ done
 	fmt.Fprintf(&script, ` -- /bin/sh -c '. /run/agentteam/env && cp /run/agentteam/connection.json "$1" && shift && exec "$@"' sh "$runtime/$name.json" %s -m ipykernel_launcher -f "$runtime/$name.json" %d<%s`+"\n",
 		shQuote(python), seccompFD, shQuote(filterPath))
 
-	sb.jupyterPath = filepath.Join(s.dir, "share")
+	sb.jupyterPath = sandboxJupyterPath(s.dir)
 	specDir := filepath.Join(sb.jupyterPath, "kernels", "python3")
 	if err := os.MkdirAll(specDir, 0o700); err != nil {
 		sb.cleanup()

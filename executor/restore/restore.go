@@ -132,7 +132,7 @@ func (e *Executor) after(ctx context.Context, req executor.Request, res *executo
 		lost = false
 	}
 	if !lost {
-		if res.Status == executor.StatusOK && err == nil {
+		if ranWell(res, err) {
 			e.record(req, res.Duration)
 		}
 		return
@@ -166,6 +166,12 @@ func (e *Executor) after(ctx context.Context, req executor.Request, res *executo
 		// A cell that ran on the fresh kernel is part of its state now.
 		e.record(req, res.Duration)
 	}
+}
+
+// ranWell reports a cell that ran to completion without raising (its
+// output may have been lost on the way: it still ran, once).
+func ranWell(res *executor.Result, err error) bool {
+	return res != nil && res.Status == executor.StatusOK && (err == nil || errors.Is(err, executor.ErrOutputLost))
 }
 
 func (e *Executor) record(req executor.Request, took time.Duration) {
@@ -208,7 +214,7 @@ func (e *Executor) replay(ctx context.Context) (string, bool) {
 	start := time.Now()
 	for i, c := range cells {
 		res, err := executor.Collect(e.inner.Run(rctx, executor.Request{Code: c.code, Language: c.lang, Timeout: bound - time.Since(start)}), nil)
-		if res != nil && res.Status == executor.StatusOK && err == nil {
+		if ranWell(res, err) {
 			continue
 		}
 		e.log.Info("replay after a kernel restart failed", "cell", i+1, "of", len(cells), "err", err)

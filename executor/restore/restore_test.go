@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/agents/agenttest"
 	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/executor/jupyter"
 	"github.com/agentteam/agentteam/executor/restore"
@@ -170,4 +171,32 @@ func TestCodeExecutorTellsTheModel(t *testing.T) {
 	next := say("print(total * 2)")
 	assert.Equal(t, "90", next)
 	assert.False(t, strings.Contains(next, "Note:"), next)
+}
+
+// A cell whose output was lost on the way still ran, once: it is part of
+// the kernel's state and is replayed after a death (here with a scripted
+// executor, as a real server loses output only now and then).
+func TestOutputLostCellIsReplayed(t *testing.T) {
+	var ran []string
+	inner := &agenttest.Executor{Fn: func(_ context.Context, req executor.Request) (*executor.Result, error) {
+		ran = append(ran, req.Code)
+		switch req.Code {
+		case "die":
+			return &executor.Result{Status: executor.StatusKernelDied, StateLost: true, Restarted: true}, executor.ErrKernelDied
+		case "b":
+			if len(ran) == 2 {
+				return &executor.Result{Status: executor.StatusOK, Truncated: true}, executor.ErrOutputLost
+			}
+		}
+		return &executor.Result{Status: executor.StatusOK}, nil
+	}}
+	ex := restore.New(inner, restore.Config{})
+	for _, code := range []string{"a", "b"} {
+		_, _ = executor.Execute(context.Background(), ex, executor.Request{Code: code})
+	}
+	assert.Equal(t, 2, ex.Recorded())
+	res, err := executor.Execute(context.Background(), ex, executor.Request{Code: "die"})
+	require.ErrorIs(t, err, executor.ErrKernelDied)
+	assert.True(t, res.Restored, res.Message)
+	assert.Equal(t, []string{"a", "b", "die", "a", "b"}, ran)
 }
