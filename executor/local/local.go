@@ -384,6 +384,18 @@ func (s *Server) DeathCause(kernelID string) string {
 	return s.sandbox.deathCause(kernelID)
 }
 
+// LimitNotes says, one sentence each, where this host keeps the sandbox's
+// limits in a weaker form than SandboxConfig describes (without root:
+// memory per process, processes counted for the whole user, the disk limit
+// kept by watching); nil when they hold as described or there is no
+// sandbox.
+func (s *Server) LimitNotes() []string {
+	if s.sandbox == nil {
+		return nil
+	}
+	return s.sandbox.limitNotes()
+}
+
 // Close stops the server, every kernel and every process the kernels
 // started, and, under a disk limit, copies what the kernels wrote into the
 // work directory. It is safe to call more than once.
