@@ -45,6 +45,10 @@ type Header struct {
 	// without its sandbox; the report, the transcript and the notebook say
 	// so.
 	Unsandboxed bool
+	// SandboxNotes say where the sandbox's limits were weaker than
+	// configured (on a host without root); the report and the notebook's
+	// metadata list them.
+	SandboxNotes []string
 }
 
 // OutputConfig configures NewOutputWith. Zero values are defaults.
@@ -138,6 +142,16 @@ func NewOutputWith(dir string, hdr Header, cfg OutputConfig) (*Output, error) {
 	o.setMetadata(nil, "")
 	o.flushNotebook()
 	return o, nil
+}
+
+// SetSandboxNotes records where the sandbox's limits are weaker than
+// configured, for the report and the notebook's metadata.
+func (o *Output) SetSandboxNotes(notes []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.hdr.SandboxNotes = append([]string(nil), notes...)
+	o.setMetadata(nil, "")
+	o.flushNotebook()
 }
 
 // Dir is the output directory.
@@ -483,6 +497,9 @@ func (o *Output) setMetadata(s *Summary, _ string) {
 	}
 	if o.hdr.Unsandboxed {
 		md["sandbox_disabled"] = true
+	}
+	if len(o.hdr.SandboxNotes) > 0 {
+		md["sandbox_notes"] = o.hdr.SandboxNotes
 	}
 	if s != nil {
 		md["stop_cause"] = string(s.Cause)
@@ -863,6 +880,9 @@ func Report(h Header, s *Summary, dir string) string {
 	}
 	if h.Unsandboxed {
 		b.WriteString(unsandboxedNote + "\n\n")
+	}
+	if len(h.SandboxNotes) > 0 {
+		b.WriteString("> **Note:** the sandbox kept its limits in a weaker form (no cgroups or mounts for this user): " + EscapeMarkdown(strings.Join(h.SandboxNotes, "; ")) + ".\n\n")
 	}
 	if s.Cause == Finished && s.FinalAnswer != "" {
 		b.WriteString("## Final answer\n\n" + EscapeProse(s.FinalAnswer) + "\n\n")

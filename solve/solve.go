@@ -703,6 +703,12 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 	}
 	if srv := s.Server(); srv != nil {
 		ru.red.Add(srv.Token())
+		if notes := srv.LimitNotes(); len(notes) > 0 {
+			if ru.out != nil {
+				ru.out.SetSandboxNotes(notes)
+			}
+			ru.emit(Event{Type: EventNote, Text: "the sandbox keeps its limits in a weaker form here (no cgroups or mounts for this user): " + strings.Join(notes, "; ")})
+		}
 	}
 	return s, closeIt(s), nil
 }

@@ -39,6 +39,7 @@ type execOptions struct {
 	CodeSet      bool
 	NoSandbox    bool
 	AllowNetwork bool
+	Disk         string // the sandbox's disk limit, a size or "none"
 	WorkDir      string
 	NoQuickAck   bool
 	MaxOutput    string // text kept per output, a size; "0": all
@@ -94,6 +95,7 @@ timed out.`,
 	f.BoolVar(&o.Verbose, "verbose", false, "log HTTP and websocket detail to stderr (never secrets)")
 	f.BoolVar(&o.NoSandbox, "no-sandbox", false, "run the embedded server's kernels unsandboxed")
 	f.BoolVar(&o.AllowNetwork, "allow-network", false, "let sandboxed kernels use the network")
+	f.StringVar(&o.Disk, "disk", "10GiB", "the most sandboxed kernels may add to the work directory (a size, or none)")
 	f.StringVar(&o.WorkDir, "workdir", "", "the embedded server's working directory (default: current directory)")
 	f.BoolVar(&o.NoQuickAck, "no-quickack", false, "turn off the websocket latency fix (for comparison)")
 	f.StringVar(&o.MaxOutput, "max-output", "64KiB", "text kept per output, head and tail (a size; 0: all of it)")
@@ -200,6 +202,10 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 	if o.Timeout < 0 || o.StartTimeout < 0 {
 		return usageErrorf("timeouts must not be negative")
 	}
+	disk, err := parseDisk(o.Disk)
+	if err != nil {
+		return usageErrorf("--disk: %v", err)
+	}
 
 	logger := newLogger(stderr, o.Verbose, red)
 	outDir := o.OutputDir
@@ -222,7 +228,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		StartTimeout:    o.StartTimeout,
 		OutputDir:       outDir,
 		ScrubFiles:      red.Bytes,
-		Sandbox:         local.SandboxConfig{Disabled: o.NoSandbox, Network: o.AllowNetwork},
+		Sandbox:         local.SandboxConfig{Disabled: o.NoSandbox, Network: o.AllowNetwork, Disk: disk},
 		DisableQuickAck: o.NoQuickAck,
 		MaxOutputBytes:  int(min(maxOutput, math.MaxInt)),
 		MaxMimeBytes:    maxMime,
@@ -232,7 +238,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		if ctx.Err() != nil {
 			return interrupted(ctx)
 		}
-		return redactErr(sandboxHint(err), o.Token)
+		return redactErr(sandboxHint(err, execKnobs), o.Token)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -241,6 +247,9 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 	}()
 	if srv := sess.Server(); srv != nil {
 		red.Add(srv.Token())
+		if notes := srv.LimitNotes(); len(notes) > 0 {
+			fmt.Fprintln(stderr, "agentteam: note: "+limitNotesLine(notes))
+		}
 	}
 
 	enc := json.NewEncoder(stdout)

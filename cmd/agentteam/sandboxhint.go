@@ -3,13 +3,22 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/agentteam/agentteam/executor/local"
 )
 
-// sandboxHint adds what to do when the host cannot sandbox kernels.
-func sandboxHint(err error) error {
-	if h := sandboxHintText(err); h != "" {
+// How each command turns a part of the sandbox off: exec by flags, the
+// others by their settings (config file, environment or flags).
+const (
+	execKnobs     = "exec"
+	settingsKnobs = "settings"
+)
+
+// sandboxHint adds what to do when the host cannot sandbox kernels; knobs
+// is execKnobs or settingsKnobs.
+func sandboxHint(err error, knobs string) error {
+	if h := sandboxHintText(err, knobs); h != "" {
 		return fmt.Errorf("%w%s", err, h)
 	}
 	return err
@@ -17,14 +26,32 @@ func sandboxHint(err error) error {
 
 // sandboxHintText is "; <what to do>" when err says the host cannot
 // sandbox kernels, else "".
-func sandboxHintText(err error) string {
+func sandboxHintText(err error, knobs string) string {
 	var fe *local.FeatureError
 	if err == nil || !errors.As(err, &fe) {
 		return ""
 	}
 	hint := "run kernels unsandboxed on purpose with --no-sandbox (sandbox.enabled: false), or use a remote server with --jupyter-url"
-	if fe.Feature == "workspace disk limit" {
-		hint = "set sandbox.disk: none to run without a disk limit, or " + hint
+	if knobs == execKnobs {
+		hint = "run kernels unsandboxed on purpose with --no-sandbox, or use a remote server with --jupyter-url"
+	}
+	switch fe.Feature {
+	case "workspace disk limit":
+		if knobs == execKnobs {
+			hint = "run without a disk limit with --disk none, or " + hint
+		} else {
+			hint = "run without a disk limit with sandbox.disk: none (or AGENTTEAM_SANDBOX_DISK=none), or " + hint
+		}
+	case "process limit":
+		if knobs != execKnobs {
+			hint = "run without a process limit with sandbox.processes: -1, or " + hint
+		}
 	}
 	return "; " + hint
+}
+
+// limitNotesLine is the one line that says where the sandbox's limits are
+// weaker on this host (without root).
+func limitNotesLine(notes []string) string {
+	return "the sandbox keeps its limits in a weaker form here (no cgroups or mounts for this user): " + strings.Join(notes, "; ")
 }

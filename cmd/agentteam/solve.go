@@ -287,11 +287,11 @@ func runSolve(ctx context.Context, o *solveOptions, s *Settings, stdout, stderr 
 	case ctx.Err() != nil:
 		return interrupted(ctx)
 	case sum == nil && runErr != nil:
-		return errors.New(oneLineText(red.String(sandboxHint(runErr).Error())))
+		return errors.New(oneLineText(red.String(sandboxHint(runErr, settingsKnobs).Error())))
 	case sum == nil:
 		return errors.New("the run ended without a summary")
 	case sum.Cause == solve.ModelError || sum.Cause == solve.KernelError:
-		return errors.New(oneLineText(sum.Reason + sandboxHintText(sum.Err)))
+		return errors.New(oneLineText(sum.Reason + sandboxHintText(sum.Err, settingsKnobs)))
 	case !sum.Finished():
 		return &exitError{code: 1, err: fmt.Errorf("the task did not finish: %s (outputs in %s)", sum.Reason, sum.OutputDir)}
 	}

@@ -6,7 +6,9 @@ package local_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -37,8 +39,14 @@ func requireSandbox(t *testing.T) {
 		}
 		t.Skip("bubblewrap is not installed")
 	}
+}
+
+// requireRoot skips tests of what only a root run has (the mounted disk
+// limit, cgroups); TestSandboxUnprivileged runs the rest as a user.
+func requireRoot(t *testing.T) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the sandbox's disk limit and cgroups need root")
+		t.Skip("a root run's sandbox (mounted disk limit, cgroups)")
 	}
 }
 
@@ -215,7 +223,9 @@ for t in ('1', '%d', '%d'):
 	kpid := kernelPid(t, s)
 	before, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", kpid))
 	require.NoError(t, err)
-	require.Contains(t, string(before), "agentteam-", "the kernel is in the sandbox's cgroup")
+	if os.Geteuid() == 0 {
+		require.Contains(t, string(before), "agentteam-", "the kernel is in the sandbox's cgroup")
+	}
 	for _, p := range []string{"/sys/fs/cgroup/memory/cgroup.procs", "/sys/fs/cgroup/pids/cgroup.procs", "/sys/fs/cgroup/cgroup.procs",
 		fmt.Sprintf("/proc/%d/root/sys/fs/cgroup/memory/cgroup.procs", host), "/proc/1/root/sys/fs/cgroup/memory/cgroup.procs"} {
 		out := py(t, s, tryCode(fmt.Sprintf("open(%s, 'w').write(str(__import__('os').getpid()))", q(p))))
@@ -296,12 +306,15 @@ print(json.dumps(ok))
 	out = py(t, s, "import os\nprint(os.path.exists('/sys/kernel'), os.path.exists('/sys/fs/cgroup'))")
 	assert.Equal(t, "False False\n", out)
 
-	// Files of the host only this user may read stay hidden.
-	shadow, err := os.ReadFile("/etc/shadow")
-	require.NoError(t, err)
-	out = py(t, s, "try:\n    print(repr(open('/etc/shadow').read()))\nexcept OSError as e:\n    print('FAILED', e.strerror)\n")
-	assert.NotContains(t, out, strings.SplitN(string(shadow), "\n", 2)[0])
-	assert.NotContains(t, out, "root:")
+	// Files of the host only this user may read stay hidden (as a user,
+	// TestSandboxUserFiles covers the user's own files).
+	if os.Geteuid() == 0 {
+		shadow, err := os.ReadFile("/etc/shadow")
+		require.NoError(t, err)
+		out = py(t, s, "try:\n    print(repr(open('/etc/shadow').read()))\nexcept OSError as e:\n    print('FAILED', e.strerror)\n")
+		assert.NotContains(t, out, strings.SplitN(string(shadow), "\n", 2)[0])
+		assert.NotContains(t, out, "root:")
+	}
 	// Home directories and the root's are not there.
 	out = py(t, s, "import os\nprint(os.path.exists('/root'), os.path.exists('/home'))")
 	assert.Equal(t, "False False\n", out)
@@ -481,9 +494,15 @@ func TestSandboxHostUnixSockets(t *testing.T) {
 	tag := strconv.FormatInt(time.Now().UnixNano(), 36)
 	var paths []string
 	var listeners []net.Listener
-	for _, dir := range []string{"/run", "/tmp", "/var/tmp", "/dev/shm"} {
+	for _, dir := range []string{"/run", "/tmp", "/var/tmp", "/dev/shm", os.Getenv("XDG_RUNTIME_DIR")} {
+		if dir == "" {
+			continue
+		}
 		p := filepath.Join(dir, "agentteam-test-"+tag+".sock")
 		l, err := net.Listen("unix", p)
+		if os.Geteuid() != 0 && errors.Is(err, fs.ErrPermission) {
+			continue // a user can listen only where it may write
+		}
 		require.NoError(t, err)
 		listeners = append(listeners, l)
 		paths = append(paths, p)
@@ -549,6 +568,7 @@ print(json.dumps(out))
 // Close the work directory holds what the kernel wrote, and what it deleted
 // is gone.
 func TestSandboxDiskLimit(t *testing.T) {
+	requireRoot(t)
 	work := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(work, "input.csv"), []byte("a,b\n1,2\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(work, "delete-me.txt"), []byte("x"), 0o644))

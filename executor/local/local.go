@@ -161,21 +161,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	var specDirs []string
 	if !cfg.Sandbox.Disabled {
-		sb, err := newSandbox(cfg, s)
-		if err != nil {
+		if runtime.GOOS != "linux" {
+			_, err := newSandbox(cfg, s)
 			s.cleanupDir()
 			return nil, err
-		}
-		s.sandbox = sb
-		if sb.workDir != "" {
-			s.workDir = sb.workDir
 		}
 		// The sandboxed kernelspec is the only one this server starts
 		// (see specsConfig); it is also first on JUPYTER_PATH, where it
 		// replaces the system's python3 spec. Kernels talk to the server
 		// over unix sockets in their own directory.
-		specDirs = []string{filepath.Join(sb.jupyterPath, "kernels")}
-		env = append(env, "JUPYTER_PATH="+sb.jupyterPath)
+		jp := sandboxJupyterPath(dir)
+		specDirs = []string{filepath.Join(jp, "kernels")}
+		env = append(env, "JUPYTER_PATH="+jp)
 		serverCfg["KernelManager"] = map[string]any{"transport": "ipc"}
 	}
 	if err := writeSpecsConfig(filepath.Join(dir, "config"), specDirs); err != nil {
@@ -191,7 +188,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if os.Geteuid() == 0 {
 		args = append(args, "--allow-root")
 	}
-	if err := s.launch(ctx, argv0, args, env); err != nil {
+	if err := s.start(argv0, args, env); err != nil {
+		s.close(0)
+		return nil, err
+	}
+	if !cfg.Sandbox.Disabled {
+		// The sandbox is set up while the server starts (a third of a
+		// second of Python imports, at least). The server has no kernel
+		// to start until the sandbox's kernel spec is written, the last
+		// step: it searches no other spec directory.
+		sb, err := newSandbox(cfg, s)
+		if err != nil {
+			s.close(0)
+			return nil, err
+		}
+		s.sandbox = sb
+		if sb.workDir != "" {
+			s.workDir = sb.workDir
+		}
+	}
+	if err := s.waitReady(ctx); err != nil {
 		s.close(0)
 		return nil, err
 	}
@@ -262,7 +278,8 @@ func findBinary(bin string) (string, []string, error) {
 	return "", nil, ErrNotInstalled
 }
 
-func (s *Server) launch(ctx context.Context, argv0 string, args, env []string) error {
+// start starts the server process; waitReady waits until it answers.
+func (s *Server) start(argv0 string, args, env []string) error {
 	cmd := exec.Command(argv0, args...)
 	cmd.Dir = s.workDir
 	cmd.Env = env
@@ -276,7 +293,11 @@ func (s *Server) launch(ctx context.Context, argv0 string, args, env []string) e
 	s.done = make(chan struct{})
 	done := s.done
 	go func() { _ = cmd.Wait(); close(done) }()
+	return nil
+}
 
+func (s *Server) waitReady(ctx context.Context) error {
+	done := s.done
 	limit := s.cfg.StartTimeout
 	if limit <= 0 {
 		limit = DefaultStartTimeout
@@ -301,7 +322,7 @@ func (s *Server) launch(ctx context.Context, argv0 string, args, env []string) e
 				return fmt.Errorf("local jupyter: start cancelled: %w", ctx.Err())
 			}
 			return fmt.Errorf("local jupyter: server not ready after %s: %s", limit, s.logTail())
-		case <-time.After(40 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
@@ -361,6 +382,18 @@ func (s *Server) DeathCause(kernelID string) string {
 		return ""
 	}
 	return s.sandbox.deathCause(kernelID)
+}
+
+// LimitNotes says, one sentence each, where this host keeps the sandbox's
+// limits in a weaker form than SandboxConfig describes (without root:
+// memory per process, processes counted for the whole user, the disk limit
+// kept by watching); nil when they hold as described or there is no
+// sandbox.
+func (s *Server) LimitNotes() []string {
+	if s.sandbox == nil {
+		return nil
+	}
+	return s.sandbox.limitNotes()
 }
 
 // Close stops the server, every kernel and every process the kernels

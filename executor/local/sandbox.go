@@ -3,6 +3,7 @@ package local
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -61,7 +62,13 @@ func missing(feature, format string, args ...any) error {
 //     limited to 10 GiB of new data.
 //
 // Where the host cannot provide one of these, Start fails with a
-// *FeatureError.
+// *FeatureError. The limits take a weaker form where cgroups cannot be
+// written and nothing can be mounted (a normal user); Server.LimitNotes
+// then says so: memory is limited per process (RLIMIT_AS) and each tmpfs
+// of the kernel to a quarter of it, processes by RLIMIT_NPROC (which counts
+// all of the user's processes; the limit is added to those running at
+// start), and the disk limit is kept by a watcher that stops the kernels
+// once they have added more than it, with RLIMIT_FSIZE bounding each file.
 type SandboxConfig struct {
 	// Disabled runs kernels unconfined. It is the explicit opt-out.
 	Disabled bool `json:"disabled"`
@@ -74,8 +81,9 @@ type SandboxConfig struct {
 	// DefaultProcesses, negative no limit.
 	Processes int `json:"processes"`
 	// Disk limits what the kernels may add to the work directory, in bytes;
-	// zero means DefaultDisk, negative no limit. It needs root (a
-	// loop-mounted filesystem under an overlay).
+	// zero means DefaultDisk, negative no limit. As root it is a
+	// loop-mounted filesystem under an overlay (a write past it fails with
+	// ENOSPC); otherwise a watcher stops the kernels once they pass it.
 	Disk int64 `json:"disk"`
 	// Env names variables of this process's environment passed into the
 	// kernel; no other host variable reaches it.
@@ -121,3 +129,7 @@ func shQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// sandboxJupyterPath is where a sandboxed server's kernel spec is written
+// (under kernels/python3), in the server's private directory dir.
+func sandboxJupyterPath(dir string) string { return filepath.Join(dir, "share") }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	policy "github.com/agentteam/agentteam/sandbox"
@@ -26,6 +27,9 @@ type sandbox struct {
 	cgroups     []string // per-server cgroup directories, one per hierarchy
 	memory      int64
 	procs       int
+	watch       *diskWatch // the disk limit without root
+	tmpfsSize   int64      // size of each writable tmpfs when no cgroup counts them; 0: unbounded
+	notes       []string   // where the limits are weaker than with root
 }
 
 // seccompFD is the descriptor the launcher opens the filter on for bwrap
@@ -79,12 +83,6 @@ func newSandbox(cfg Config, s *Server) (*sandbox, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 
-	// The same namespaces and mounts as a kernel, running /bin/true: a
-	// host that cannot give one of them fails here, before anything runs.
-	if err := probe(bwrap, sb, python, envPath, filterPath); err != nil {
-		return nil, err
-	}
-
 	if sb.memory > 0 || sb.procs > 0 {
 		sb.cgroups = makeCgroups()
 		if len(sb.cgroups) > 0 {
@@ -94,30 +92,62 @@ func newSandbox(cfg Config, s *Server) (*sandbox, error) {
 		}
 	}
 	if len(sb.cgroups) == 0 && sb.procs > 0 && os.Geteuid() == 0 {
-		return nil, missing("process limit", "cgroups are not writable, and as root RLIMIT_NPROC does not apply; set the process limit to negative for none")
+		return nil, missing("process limit", "cgroups are not writable, and as root RLIMIT_NPROC does not apply")
+	}
+	root := os.Geteuid() == 0
+	var limits []string
+	if len(sb.cgroups) == 0 {
+		// Without cgroups: RLIMIT_AS bounds each process's memory, and
+		// the tmpfs mounts, which RLIMIT_AS does not count, get sizes.
+		if sb.memory > 0 {
+			limits = append(limits, "--as="+strconv.FormatInt(sb.memory, 10))
+			sb.tmpfsSize = max(sb.memory/4, 16<<20)
+			sb.notes = append(sb.notes, fmt.Sprintf("memory is limited per process (%s of address space each, RLIMIT_AS), not per kernel, and /tmp, /var/tmp, /dev/shm and /run to %s each",
+				formatBytes(sb.memory), formatBytes(sb.tmpfsSize)))
+		}
+		if sb.procs > 0 {
+			// RLIMIT_NPROC counts all of this user's processes: the
+			// kernel gets the limit on top of those running now.
+			own := userProcesses()
+			limits = append(limits, "--nproc="+strconv.Itoa(own+sb.procs))
+			sb.notes = append(sb.notes, fmt.Sprintf("processes are limited by RLIMIT_NPROC, which counts all of this user's processes (%d now, plus %d)", own, sb.procs))
+		}
+	}
+
+	// The same namespaces and mounts as a kernel, running /bin/true: a
+	// host that cannot give one of them fails here, before anything runs.
+	if err := probe(bwrap, sb, python, envPath, filterPath); err != nil {
+		sb.cleanupCgroups()
+		return nil, err
 	}
 
 	disk := sc.Disk
 	if disk == 0 {
 		disk = DefaultDisk
 	}
-	if disk > 0 {
+	switch {
+	case disk > 0 && root:
 		if err := setupWorkspace(s.dir, s.workDir, disk); err != nil {
 			sb.cleanupCgroups()
 			_ = releaseWorkspace(s.dir, s.workDir)
 			return nil, err
 		}
 		sb.diskLimit = true
-	}
-
-	var limits []string
-	if len(sb.cgroups) == 0 {
-		if sb.memory > 0 {
-			limits = append(limits, "--as="+strconv.FormatInt(sb.memory, 10))
+	case disk > 0:
+		if disk < 16<<20 {
+			sb.cleanupCgroups()
+			return nil, fmt.Errorf("sandbox: disk limit %s is below the minimum of 16 MiB", formatBytes(disk))
 		}
-		if sb.procs > 0 {
-			limits = append(limits, "--nproc="+strconv.Itoa(sb.procs))
+		// No root, no mount: the limit is kept by watching the work
+		// directory, and RLIMIT_FSIZE bounds each file.
+		w, err := startDiskWatch(s.workDir, s.runtime, disk, s.log)
+		if err != nil {
+			sb.cleanupCgroups()
+			return nil, err
 		}
+		sb.watch = w
+		limits = append(limits, "--fsize="+strconv.FormatInt(disk, 10))
+		sb.notes = append(sb.notes, fmt.Sprintf("the disk limit (%s) is kept by watching the work directory: kernels that write past it are stopped, a moment after it is passed", formatBytes(disk)))
 	}
 
 	kernels := filepath.Join(s.dir, "kernels")
@@ -180,7 +210,7 @@ done
 	fmt.Fprintf(&script, ` -- /bin/sh -c '. /run/agentteam/env && cp /run/agentteam/connection.json "$1" && shift && exec "$@"' sh "$runtime/$name.json" %s -m ipykernel_launcher -f "$runtime/$name.json" %d<%s`+"\n",
 		shQuote(python), seccompFD, shQuote(filterPath))
 
-	sb.jupyterPath = filepath.Join(s.dir, "share")
+	sb.jupyterPath = sandboxJupyterPath(s.dir)
 	specDir := filepath.Join(sb.jupyterPath, "kernels", "python3")
 	if err := os.MkdirAll(specDir, 0o700); err != nil {
 		sb.cleanup()
@@ -244,14 +274,11 @@ func bwrapArgs(sb *sandbox, python, envFile string) []string {
 	}
 	args = append(args, "--proc", "/proc")
 	args = append(args, coverProc()...)
-	args = append(args,
-		"--dev", "/dev",
-		"--tmpfs", "/dev/shm",
-		"--tmpfs", "/tmp",
-		"--tmpfs", "/var/tmp",
-		"--tmpfs", "/run",
-		"--ro-bind", envFile, "/run/agentteam/env",
-	)
+	args = append(args, "--dev", "/dev")
+	for _, d := range []string{"/dev/shm", "/tmp", "/var/tmp", "/run"} {
+		args = append(args, sb.tmpfs(d)...)
+	}
+	args = append(args, "--ro-bind", envFile, "/run/agentteam/env")
 	if sc.Network {
 		// /etc/resolv.conf often points into /run.
 		if t, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil && under(t, "/run") {
@@ -265,9 +292,38 @@ func bwrapArgs(sb *sandbox, python, envFile string) []string {
 		args = append(args, "--bind", w, w)
 	}
 	for _, h := range sc.Hidden {
-		args = append(args, "--tmpfs", h)
+		args = append(args, sb.tmpfs(h)...)
 	}
 	return append(args, "--chdir", sb.workDir)
+}
+
+// tmpfs mounts a writable tmpfs at dest, of tmpfsSize when set.
+func (sb *sandbox) tmpfs(dest string) []string {
+	if sb.tmpfsSize > 0 {
+		return []string{"--size", strconv.FormatInt(sb.tmpfsSize, 10), "--tmpfs", dest}
+	}
+	return []string{"--tmpfs", dest}
+}
+
+// userProcesses counts the processes of this user.
+func userProcesses() int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	uid := uint32(os.Getuid())
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid == uid {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // coverProc makes the global files of /proc read-only. The kernel's uid
@@ -509,6 +565,10 @@ func (sb *sandbox) waitEmpty() {
 // wrote is copied into the work directory.
 func (sb *sandbox) cleanup() error {
 	sb.cleanupCgroups()
+	if sb.watch != nil {
+		sb.watch.close()
+		sb.watch = nil
+	}
 	if sb.diskLimit {
 		sb.diskLimit = false
 		return releaseWorkspace(sb.dir, sb.workDir)
@@ -525,6 +585,11 @@ func (sb *sandbox) cleanupCgroups() {
 
 // deathCause says "memory limit" when the kernel's cgroup saw an OOM kill.
 func (sb *sandbox) deathCause(kernelID string) string {
+	if sb.watch != nil {
+		if c := sb.watch.deathCause(kernelID); c != "" {
+			return c
+		}
+	}
 	for _, cg := range sb.cgroups {
 		d := filepath.Join(cg, "kernel-"+kernelID)
 		if oomKills(d) > 0 {
@@ -533,6 +598,10 @@ func (sb *sandbox) deathCause(kernelID string) string {
 	}
 	return ""
 }
+
+// limitNotes says where the limits are weaker than the policy states
+// (without root): one sentence each.
+func (sb *sandbox) limitNotes() []string { return append([]string(nil), sb.notes...) }
 
 func oomKills(dir string) int {
 	for _, f := range []string{"memory.oom_control", "memory.events"} {
