@@ -22,6 +22,10 @@ var (
 	errKernelRestarted = errors.New("the kernel died and the server restarted it")
 	errKernelDead      = errors.New("the kernel died and could not be restarted")
 	errConnLost        = errors.New("lost the connection to the kernel")
+	// errKernelShutdown: the kernel announced on iopub that it is shutting
+	// down for a request that is not this client's: a restart or shutdown
+	// through the server's REST API, which sends no status of its own.
+	errKernelShutdown = errors.New("the kernel is shutting down (restarted or shut down from outside)")
 )
 
 // item is what a waiting request receives: a message for it, or an error
@@ -384,6 +388,19 @@ func (k *conn) route(m *message) {
 	k.mu.Unlock()
 	if b != nil {
 		b.push(item{msg: m})
+		return
+	}
+	if m.Header.MsgType == "shutdown_reply" && m.Channel == "iopub" {
+		// ipykernel tells every client of a shutdown; this one did not ask
+		// for it. Kept for the next request even when one is pending: the
+		// pending one may have been sent to the old process or the new.
+		k.log.Debug("kernel shutting down at another's request", "kernel", k.kernelID)
+		k.mu.Lock()
+		if k.event == nil {
+			k.event = errKernelShutdown
+		}
+		k.mu.Unlock()
+		k.broadcast(errKernelShutdown, false)
 	}
 }
 

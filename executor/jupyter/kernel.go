@@ -217,7 +217,7 @@ func (k *Kernel) connect(ctx context.Context) error {
 		}
 		k.conn.close()
 		k.conn = nil
-		if !errors.Is(err, errStale) && !errors.Is(err, errKernelRestarted) {
+		if !errors.Is(err, errStale) && !errors.Is(err, errKernelRestarted) && !errors.Is(err, errKernelShutdown) {
 			return err
 		}
 		k.log.Debug("no kernel_info_reply yet; reconnecting", "kernel", k.ID(), "reason", err)
@@ -477,7 +477,10 @@ func (k *Kernel) noteSession(session string) {
 // one when this Kernel owns a dead one. restarted reports that it did.
 func (k *Kernel) ensureReady(ctx context.Context) (restarted bool, err error) {
 	if k.conn != nil {
-		if ev := k.conn.takeEvent(); ev != nil {
+		// A shutdown seen on a websocket that is replaced anyway was this
+		// Kernel's own restart (after a timeout, or Restart).
+		own := k.redial
+		if ev := k.conn.takeEvent(); ev != nil && !(own && errors.Is(ev, errKernelShutdown)) {
 			k.noteEvent(ev)
 		}
 		if err := k.conn.broken(); err != nil && !k.dead {
@@ -532,6 +535,16 @@ func (k *Kernel) noteEvent(ev error) {
 	case errors.Is(ev, errKernelDead):
 		k.dead = true
 		k.stateLost = true
+	case errors.Is(ev, errKernelShutdown):
+		// Restarted from outside: reconnect before the next execution, so
+		// that it goes through channels the server has checked reach the
+		// new process (its first output is lost otherwise), and run Setup.
+		k.log.Debug("kernel restarted from outside", "kernel", k.ID())
+		k.redial = true
+		k.stateLost = true
+		k.foreignRestart = true
+		k.needSetup = true
+		k.kernelSession = ""
 	}
 }
 
@@ -790,6 +803,18 @@ func (e *execution) flush(emit func(executor.Output) bool) bool {
 // drain handles the queued items; it returns a fault that ends the wait.
 func (e *execution) drain() error {
 	for _, it := range e.box.take() {
+		if errors.Is(it.err, errKernelShutdown) {
+			if e.started || e.output {
+				// It was running in the process that is going away.
+				return it.err
+			}
+			// Not started: it went to the old process, which drops it
+			// (the probe tells), or it reaches the new one and runs.
+			if e.k != nil {
+				e.k.noteEvent(it.err)
+			}
+			continue
+		}
 		if it.err != nil {
 			return it.err
 		}
@@ -938,6 +963,12 @@ func (k *Kernel) faulted(res *executor.Result, fault error) (*executor.Result, e
 		k.kernelSession = ""
 		res.Restarted = true
 		res.Message = "the kernel died (its process exited or was killed) and was restarted; all variables and imports are lost"
+	case errors.Is(fault, errKernelShutdown):
+		k.redial = true
+		k.needSetup = true
+		k.kernelSession = ""
+		res.Restarted = true
+		res.Message = "the kernel was restarted or shut down from outside (through the server) while this ran: it was stopped, and all variables and imports are lost"
 	case errors.Is(fault, errKernelDead):
 		k.dead = true
 		res.Message = "the kernel died and is gone; all variables and imports are lost"
