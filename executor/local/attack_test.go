@@ -730,3 +730,11 @@ func TestSandboxOnlyItsKernelSpec(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"python3"}, specs.Names())
 }
+
+// The sandboxed kernel runs without a debugger: debugpy's directory is
+// empty in it, so ipykernel neither loads it nor opens its socket.
+func TestSandboxNoDebugger(t *testing.T) {
+	s := open(t, session.Config{})
+	out := py(t, s, "import os\nfrom ipykernel.debugger import _is_debugpy_available\nimport importlib.util as u\nspec = u.find_spec('debugpy')\nd = spec.submodule_search_locations[0] if spec else ''\nprint(_is_debugpy_available, d and os.listdir(d))")
+	assert.Equal(t, "False []\n", out)
+}

@@ -30,6 +30,7 @@ type sandbox struct {
 	watch       *diskWatch // the disk limit without root
 	tmpfsSize   int64      // size of each writable tmpfs when no cgroup counts them; 0: unbounded
 	notes       []string   // where the limits are weaker than with root
+	noDebugger  []string   // debugpy's directories, empty in the sandbox
 }
 
 // seccompFD is the descriptor the launcher opens the filter on for bwrap
@@ -74,6 +75,7 @@ func newSandbox(cfg Config, s *Server) (*sandbox, error) {
 	if python == "" {
 		python = kernelPython()
 	}
+	sb.noDebugger = debuggerDirs(python)
 	filterPath := filepath.Join(s.dir, "seccomp.bpf")
 	if err := os.WriteFile(filterPath, filter, 0o600); err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
@@ -271,6 +273,9 @@ func bwrapArgs(sb *sandbox, python, envFile string) []string {
 	args = append(args, hideUnreadable("/etc")...)
 	if prefix := filepath.Dir(filepath.Dir(python)); filepath.IsAbs(python) && !under(python, "/usr") && prefix != "/" {
 		args = append(args, "--ro-bind", prefix, prefix)
+	}
+	for _, d := range sb.noDebugger {
+		args = append(args, "--tmpfs", d, "--remount-ro", d)
 	}
 	args = append(args, "--proc", "/proc")
 	args = append(args, coverProc()...)
@@ -487,6 +492,34 @@ func kernelEnv(names []string) string {
 		}
 	}
 	return b.String()
+}
+
+// debuggerDirs lists the directories of the debugpy package python would
+// import, where the sandbox shows them (under /usr or python's prefix).
+// The sandbox puts an empty directory in their place: ipykernel then runs
+// without a debugger, which agentteam never uses (Jupyter's visual
+// debugger), and its kernels start 0.2 s sooner (debugpy is a third of
+// ipykernel's imports).
+func debuggerDirs(python string) []string {
+	if !filepath.IsAbs(python) {
+		return nil
+	}
+	const find = "import importlib.util as u\ns = u.find_spec('debugpy')\nprint('\\n'.join(s.submodule_search_locations or []) if s else '')"
+	out, err := exec.Command(python, "-I", "-c", find).Output()
+	if err != nil {
+		return nil
+	}
+	prefix := filepath.Dir(filepath.Dir(python))
+	var dirs []string
+	for _, d := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !filepath.IsAbs(d) || filepath.Base(d) != "debugpy" || !(under(d, "/usr") || prefix != "/" && under(d, prefix)) {
+			continue
+		}
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
 
 // kernelPython is the interpreter of the installed python3 kernelspec.
