@@ -180,15 +180,18 @@ func shellKernel(t *testing.T, exec func(s *fakejupyter.Session, m *fakejupyter.
 			fakejupyter.DefaultHandler(s, m)
 			return
 		}
+		// Counted as received, before waiting for the shell.
+		switch m.Header.MsgType {
+		case "execute_request":
+			execs.Add(1)
+		case "kernel_info_request":
+			probes.Add(1)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if m.Header.MsgType == "execute_request" {
-			execs.Add(1)
 			exec(s, m)
 			return
-		}
-		if m.Header.MsgType == "kernel_info_request" {
-			probes.Add(1)
 		}
 		fakejupyter.DefaultHandler(s, m)
 	}}, nil)
