@@ -165,6 +165,10 @@ func newSandbox(cfg Config, s *Server) (*sandbox, error) {
 	fmt.Fprintf(&script, `#!/bin/sh
 # Starts one sandboxed kernel; $1 is its connection file.
 set -eu
+# What this script makes is private; the kernel keeps the umask agentteam
+# runs with, so the files the code writes get the modes they would get from
+# the user's own python.
+kumask=$(umask)
 umask 077
 conn="$1"
 name=$(basename "$conn" .json)
@@ -192,7 +196,7 @@ done
 		}
 		script.WriteString("echo $$ > \"$d/cgroup.procs\"\n")
 	}
-	script.WriteString("exec ")
+	script.WriteString("umask \"$kumask\"\nexec ")
 	if len(limits) > 0 {
 		p, err := exec.LookPath("prlimit")
 		if err != nil {
