@@ -30,6 +30,7 @@ type sandbox struct {
 	watch       *diskWatch // the disk limit without root
 	tmpfsSize   int64      // size of each writable tmpfs when no cgroup counts them; 0: unbounded
 	notes       []string   // where the limits are weaker than with root
+	short       []string   // the same, a few words each
 	noDebugger  []string   // debugpy's directories, empty in the sandbox
 }
 
@@ -104,6 +105,7 @@ func newSandbox(cfg Config, s *Server) (*sandbox, error) {
 		if sb.memory > 0 {
 			limits = append(limits, "--as="+strconv.FormatInt(sb.memory, 10))
 			sb.tmpfsSize = max(sb.memory/4, 16<<20)
+			sb.short = append(sb.short, "memory per process, not per kernel")
 			sb.notes = append(sb.notes, fmt.Sprintf("memory is limited per process (%s of address space each, RLIMIT_AS), not per kernel, and /tmp, /var/tmp, /dev/shm and /run to %s each",
 				formatBytes(sb.memory), formatBytes(sb.tmpfsSize)))
 		}
@@ -112,6 +114,7 @@ func newSandbox(cfg Config, s *Server) (*sandbox, error) {
 			// kernel gets the limit on top of those running now.
 			own := userProcesses()
 			limits = append(limits, "--nproc="+strconv.Itoa(own+sb.procs))
+			sb.short = append(sb.short, "processes counted with all of this user's")
 			sb.notes = append(sb.notes, fmt.Sprintf("processes are limited by RLIMIT_NPROC, which counts all of this user's processes (%d now, plus %d)", own, sb.procs))
 		}
 	}
@@ -149,6 +152,7 @@ func newSandbox(cfg Config, s *Server) (*sandbox, error) {
 		}
 		sb.watch = w
 		limits = append(limits, "--fsize="+strconv.FormatInt(disk, 10))
+		sb.short = append(sb.short, "the disk limit kept by watching the work directory")
 		sb.notes = append(sb.notes, fmt.Sprintf("the disk limit (%s) is kept by watching the work directory: kernels that write past it are stopped, a moment after it is passed", formatBytes(disk)))
 	}
 
@@ -635,6 +639,8 @@ func (sb *sandbox) deathCause(kernelID string) string {
 // limitNotes says where the limits are weaker than the policy states
 // (without root): one sentence each.
 func (sb *sandbox) limitNotes() []string { return append([]string(nil), sb.notes...) }
+
+func (sb *sandbox) limitSummary() []string { return append([]string(nil), sb.short...) }
 
 func oomKills(dir string) int {
 	for _, f := range []string{"memory.oom_control", "memory.events"} {
