@@ -707,7 +707,8 @@ func (ru *run) kernel(ctx context.Context, outDir string) (Kernel, func(), error
 			if ru.out != nil {
 				ru.out.SetSandboxNotes(notes)
 			}
-			ru.emit(Event{Type: EventNote, Text: "the sandbox keeps its limits in a weaker form here (no cgroups or mounts for this user): " + strings.Join(notes, "; ")})
+			ru.emit(Event{Type: EventNote, Text: srv.LimitSummary() + " (details in report.md)"})
+			ru.log.Debug("sandbox limits", "notes", strings.Join(notes, "; "))
 		}
 	}
 	return s, closeIt(s), nil

@@ -248,7 +248,8 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 	if srv := sess.Server(); srv != nil {
 		red.Add(srv.Token())
 		if notes := srv.LimitNotes(); len(notes) > 0 {
-			fmt.Fprintln(stderr, "agentteam: note: "+limitNotesLine(notes))
+			fmt.Fprintln(stderr, "agentteam: note: "+limitNotesLine(srv.LimitSummary()))
+			logger.Debug("sandbox limits", "notes", strings.Join(notes, "; "))
 		}
 	}
 

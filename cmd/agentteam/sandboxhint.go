@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/agentteam/agentteam/executor/local"
 )
@@ -50,8 +49,8 @@ func sandboxHintText(err error, knobs string) string {
 	return "; " + hint
 }
 
-// limitNotesLine is the one line that says where the sandbox's limits are
-// weaker on this host (without root).
-func limitNotesLine(notes []string) string {
-	return "the sandbox keeps its limits in a weaker form here (no cgroups or mounts for this user): " + strings.Join(notes, "; ")
+// limitNotesLine is the one short line that says the sandbox's limits are
+// weaker on this host (without root); the details are logged with --verbose.
+func limitNotesLine(summary string) string {
+	return summary + " (--verbose for details)"
 }

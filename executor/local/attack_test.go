@@ -730,3 +730,34 @@ func TestSandboxOnlyItsKernelSpec(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"python3"}, specs.Names())
 }
+
+// The sandboxed kernel runs without a debugger: debugpy's directory is
+// empty in it, so ipykernel neither loads it nor opens its socket.
+func TestSandboxNoDebugger(t *testing.T) {
+	s := open(t, session.Config{})
+	out := py(t, s, "import os\nfrom ipykernel.debugger import _is_debugpy_available\nimport importlib.util as u\nspec = u.find_spec('debugpy')\nd = spec.submodule_search_locations[0] if spec else ''\nprint(_is_debugpy_available, d and os.listdir(d))")
+	assert.Equal(t, "False []\n", out)
+}
+
+// The files the code writes get the modes the user's own python would give
+// them (agentteam's umask), not the sandbox script's private one, also after
+// the copy back from the disk limit's filesystem.
+func TestSandboxFileModesFollowTheUmask(t *testing.T) {
+	for _, mask := range []int{0o022, 0o027} {
+		t.Run(fmt.Sprintf("%03o", mask), func(t *testing.T) {
+			old := syscall.Umask(mask)
+			defer syscall.Umask(old)
+			work := t.TempDir()
+			s := open(t, session.Config{WorkDir: work})
+			py(t, s, "import os\nopen('out.csv', 'w').write('a\\n')\nos.makedirs('figs')")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			require.NoError(t, s.Close(ctx))
+			for name, full := range map[string]os.FileMode{"out.csv": 0o666, "figs": 0o777} {
+				st, err := os.Stat(filepath.Join(work, name))
+				require.NoError(t, err)
+				assert.Equal(t, full&^os.FileMode(mask), st.Mode().Perm(), name)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -28,13 +29,15 @@ import (
 // work directory holds (blocks allocated, each inode once, plus files the
 // kernels deleted but still hold open or mapped), and when the growth since
 // the start passes the limit it kills every kernel of the server; past the
-// limit, kernels may delete but not add. It measures again on every change
-// inotify reports (which misses writes through a mapping) and at least
-// every pollEvery (longer for a directory that takes long to walk). Each
-// kernel also runs under RLIMIT_FSIZE of the limit, so no single file grows
-// past it, however fast it is written. What a kernel writes between two
-// measurements goes over the limit before it is stopped: the overshoot is
-// bounded by the write speed times the measuring interval.
+// limit, kernels may delete but not add. The files inotify reports changed
+// are measured at once; when they may have passed the limit, the kernels
+// are paused (SIGSTOP) while the whole directory is measured. The whole
+// directory is also measured at least every pollEvery (less often for one
+// that takes long to walk), which catches writes through a mapping that
+// inotify does not report. Each kernel also runs under RLIMIT_FSIZE of the
+// limit, so no single file grows past it, however fast it is written. What
+// the kernels write before the watcher reacts goes over the limit: the
+// overshoot is the write speed times the reaction time.
 
 const (
 	pollEvery   = 250 * time.Millisecond
@@ -60,7 +63,7 @@ type diskWatch struct {
 func startDiskWatch(dir, runtime string, limit int64, log *slog.Logger) (*diskWatch, error) {
 	w := &diskWatch{dir: dir, runtime: runtime, limit: limit, log: log,
 		stop: make(chan struct{}), done: make(chan struct{}), killed: map[string]bool{}}
-	base, err := w.usage()
+	base, err := w.usage(nil)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: measuring the work directory: %w", err)
 	}
@@ -85,60 +88,159 @@ func (w *diskWatch) close() {
 // inotifyMask is the changes that may grow the work directory.
 const inotifyMask = unix.IN_MODIFY | unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_CLOSE_WRITE | unix.IN_ATTRIB
 
+// watcher state shared with the inotify reader.
+type inotifyState struct {
+	mu       sync.Mutex
+	dirs     map[int]string  // watch descriptor -> directory
+	watched  map[string]bool // directories watched
+	touched  map[string]bool // files changed since the last walk
+	needWalk bool            // a directory appeared, or events were lost
+}
+
 func (w *diskWatch) run(fd int) {
 	defer close(w.done)
-	watched := map[string]bool{}
+	st := &inotifyState{dirs: map[int]string{}, watched: map[string]bool{}, touched: map[string]bool{}}
 	var events chan struct{}
 	if fd >= 0 {
 		events = make(chan struct{}, 1)
 		reader := make(chan struct{})
-		go func() { defer close(reader); readEvents(fd, events, w.stop) }()
+		go func() { defer close(reader); readEvents(fd, st, events, w.stop) }()
 		// The descriptor is closed only when the reader is done with
 		// it: its number may be reused at once.
 		defer func() { <-reader; unix.Close(fd) }()
 	}
-	interval := minInterval
 	var ceiling int64 // usage when the kernels were last stopped
-	for {
+	var last int64    // usage at the last walk
+	var lastAt time.Time
+	var took time.Duration
+	walk := func() {
 		start := time.Now()
-		if fd >= 0 {
-			w.addWatches(fd, watched)
-		}
-		n, err := w.usage()
-		if err != nil {
+		st.mu.Lock()
+		st.touched, st.needWalk = map[string]bool{}, false
+		st.mu.Unlock()
+		n, err := w.usage(func(dir string) {
+			if fd < 0 {
+				return
+			}
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if !st.watched[dir] {
+				if wd, err := unix.InotifyAddWatch(fd, dir, inotifyMask|unix.IN_DONT_FOLLOW); err == nil {
+					st.watched[dir], st.dirs[wd] = true, dir
+				}
+			}
+		})
+		switch {
+		case err != nil:
 			w.log.Debug("disk watch: measuring failed; stopping the kernels", "error", err)
 			w.killKernels(-1)
-		} else if n-w.base > w.limit && n > ceiling {
+		case n-w.base > w.limit && n > ceiling:
 			// Past the limit the kernels may delete, not add: the
 			// restarted kernel runs until it writes more than was there
 			// when its predecessor was stopped.
 			w.killKernels(n - w.base)
 			ceiling = n
 		}
-		// Measuring costs a walk of the directory: keep it to a fraction
-		// of the time (a fifth after a change, a tenth when idle).
-		took := time.Since(start)
-		interval = max(minInterval, 4*took)
-		timer := time.NewTimer(max(pollEvery, 10*took))
+		last, lastAt, took = n, time.Now(), time.Since(start)
+	}
+	walk()
+	for {
+		// A walk costs time in proportion to the directory: after a
+		// change at most a fifth of the time goes to walking, when idle
+		// a tenth.
+		soon := lastAt.Add(max(minInterval, 4*took))
+		idle := lastAt.Add(max(pollEvery, 10*took))
+		timer := time.NewTimer(time.Until(idle))
 		select {
 		case <-w.stop:
 			timer.Stop()
 			return
+		case <-timer.C:
+			walk()
+			continue
 		case <-events:
 			timer.Stop()
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(interval):
-			}
-		case <-timer.C:
 		}
+		// Changes: the files they name are measured at once. Past the
+		// limit by that estimate (which counts each changed file whole),
+		// the kernels are paused while the directory is walked to be
+		// sure, so that they write nothing more meanwhile.
+		st.mu.Lock()
+		paths := make([]string, 0, len(st.touched))
+		for p := range st.touched {
+			paths = append(paths, p)
+		}
+		needWalk := st.needWalk
+		st.mu.Unlock()
+		est := last + changedBytes(paths)
+		if est-w.base > w.limit && est > ceiling {
+			paused := w.pause()
+			walk()
+			resume(paused)
+			continue
+		}
+		if !needWalk {
+			continue
+		}
+		select {
+		case <-w.stop:
+			return
+		case <-time.After(time.Until(soon)):
+		}
+		walk()
 	}
 }
 
-// readEvents signals ev (without blocking) whenever inotify reports a
-// change.
-func readEvents(fd int, ev chan<- struct{}, stop <-chan struct{}) {
+// pause stops every kernel process (SIGSTOP), including those started
+// while it stops them, and returns them for resume.
+func (w *diskWatch) pause() []int {
+	stopped := map[int]bool{}
+	var pids []int
+	for range 5 {
+		added := 0
+		for _, p := range w.kernelProcesses() {
+			if !stopped[p] {
+				stopped[p] = true
+				pids = append(pids, p)
+				_ = syscall.Kill(p, syscall.SIGSTOP)
+				added++
+			}
+		}
+		if added == 0 {
+			break
+		}
+	}
+	return pids
+}
+
+// resume continues the processes pause stopped (a killed one ignores it).
+func resume(pids []int) {
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGCONT)
+	}
+}
+
+// changedBytes is what the files at paths take (each inode once).
+func changedBytes(paths []string) int64 {
+	var total int64
+	seen := map[[2]uint64]bool{}
+	for _, p := range paths {
+		var st syscall.Stat_t
+		if syscall.Lstat(p, &st) != nil {
+			continue
+		}
+		k := [2]uint64{uint64(st.Dev), st.Ino}
+		if !seen[k] {
+			seen[k] = true
+			total += st.Blocks * 512
+		}
+	}
+	return total
+}
+
+// readEvents records the files inotify reports changed in st and signals
+// ev (without blocking).
+func readEvents(fd int, st *inotifyState, ev chan<- struct{}, stop <-chan struct{}) {
 	buf := make([]byte, 64<<10)
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
@@ -155,36 +257,43 @@ func readEvents(fd int, ev chan<- struct{}, stop <-chan struct{}) {
 			continue
 		}
 		for {
-			if _, err := unix.Read(fd, buf); err != nil {
+			n, err := unix.Read(fd, buf)
+			if err != nil || n <= 0 {
 				break
 			}
-		}
-		select {
-		case ev <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (w *diskWatch) addWatches(fd int, watched map[string]bool) {
-	_ = filepath.WalkDir(w.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if !watched[p] {
-			if _, err := unix.InotifyAddWatch(fd, p, inotifyMask|unix.IN_DONT_FOLLOW); err == nil {
-				watched[p] = true
+			st.mu.Lock()
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				e := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				nameBytes := buf[off+unix.SizeofInotifyEvent : min(n, off+unix.SizeofInotifyEvent+int(e.Len))]
+				off += unix.SizeofInotifyEvent + int(e.Len)
+				name := string(bytes.TrimRight(nameBytes, "\x00"))
+				switch {
+				case e.Mask&unix.IN_Q_OVERFLOW != 0:
+					st.needWalk = true
+				case e.Mask&unix.IN_ISDIR != 0 && e.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
+					st.needWalk = true // to watch it and what it holds
+				case name != "":
+					if dir, ok := st.dirs[int(e.Wd)]; ok {
+						st.touched[filepath.Join(dir, name)] = true
+					}
+				}
+			}
+			st.mu.Unlock()
+			// Signal each batch: a steady stream of events never
+			// drains the queue.
+			select {
+			case ev <- struct{}{}:
+			default:
 			}
 		}
-		return nil
-	})
+	}
 }
 
 // usage is the bytes allocated under the work directory (each inode once),
 // plus the files under it that kernel processes deleted but hold open or
 // mapped. A directory the kernel made unreadable is made readable again
 // (it is this user's); one that stays unreadable is an error.
-func (w *diskWatch) usage() (int64, error) {
+func (w *diskWatch) usage(onDir func(dir string)) (int64, error) {
 	var total int64
 	seen := map[[2]uint64]bool{}
 	count := func(st *syscall.Stat_t) {
@@ -197,6 +306,9 @@ func (w *diskWatch) usage() (int64, error) {
 	var walkErr error
 	var walk func(dir string)
 	walk = func(dir string) {
+		if onDir != nil {
+			onDir(dir)
+		}
 		f, err := os.Open(dir)
 		if errors.Is(err, fs.ErrPermission) {
 			_ = os.Chmod(dir, 0o700)

@@ -399,6 +399,19 @@ func (s *Server) LimitNotes() []string {
 // Close stops the server, every kernel and every process the kernels
 // started, and, under a disk limit, copies what the kernels wrote into the
 // work directory. It is safe to call more than once.
+// LimitSummary says in one short line what LimitNotes details ("" when
+// there is nothing to say).
+func (s *Server) LimitSummary() string {
+	if s.sandbox == nil {
+		return ""
+	}
+	short := s.sandbox.limitSummary()
+	if len(short) == 0 {
+		return ""
+	}
+	return "the sandbox's limits are weaker for this user (no cgroups or mounts): " + strings.Join(short, "; ")
+}
+
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() { s.close(3 * time.Second) })
 	return s.closeErr

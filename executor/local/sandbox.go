@@ -57,7 +57,9 @@ func missing(feature, format string, args ...any) error {
 //     world-readable are hidden), its own /proc, a minimal /dev, private
 //     /tmp, /var/tmp, /run and /dev/shm, no /sys, no home directories, its
 //     own connection file read-only and its own socket directory, and the
-//     work directory as the only writable host directory;
+//     work directory as the only writable host directory; debugpy's
+//     directory empty (no debugger);
+//   - no kernel spec but the sandbox's own;
 //   - memory limited to 4 GiB, at most 512 processes, and the work directory
 //     limited to 10 GiB of new data.
 //

@@ -18,6 +18,7 @@ func (sb *sandbox) waitEmpty()                        {}
 func (sb *sandbox) cleanup() error                    { return nil }
 func (sb *sandbox) deathCause(kernelID string) string { return "" }
 func (sb *sandbox) limitNotes() []string              { return nil }
+func (sb *sandbox) limitSummary() []string            { return nil }
 func mountedUnder(dir string) bool                    { return false }
 func writeOwner(dir string) error                     { return nil }
 func sweepStale(log *slog.Logger)                     {}
