@@ -20,18 +20,6 @@ import (
 // userUID runs agentteam as a user without a passwd entry.
 const userUID = 64124
 
-// requireBwrap fails on CI, and skips elsewhere, without bubblewrap.
-func requireBwrap(t *testing.T) {
-	t.Helper()
-	jupytertest.Require(t)
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("bubblewrap is not installed: run scripts/setup.sh")
-		}
-		t.Skip("bubblewrap is not installed")
-	}
-}
-
 // asUser runs agentteam with args in dir as userUID; it returns stdout,
 // stderr and the exit code.
 func asUser(t *testing.T, bin, home, dir string, args ...string) (string, string, int) {
@@ -54,7 +42,7 @@ func asUser(t *testing.T, bin, home, dir string, args ...string) (string, string
 // limits are kept without root, and the disk limit stopping a kernel that
 // writes past it. Root runs say nothing of the kind.
 func TestUnprivilegedExecAndSolve(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	if os.Geteuid() != 0 {
 		t.Skip("runs agentteam as another user, which needs root")
 	}

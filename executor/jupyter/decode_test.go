@@ -241,7 +241,12 @@ func BenchmarkDecode(b *testing.B) {
 // they were while f ran (sampled every millisecond).
 func peakHeapDuring(f func()) uint64 {
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	return peakDuring(func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }, f)
+}
+
+// peakDuring reports how far read() grew above its value before f while f
+// ran, sampled every millisecond after a collection.
+func peakDuring(read func() uint64, f func()) uint64 {
 	runtime.GC()
 	base := read()
 	var peak atomic.Uint64

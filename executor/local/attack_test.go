@@ -30,17 +30,6 @@ import (
 	policy "github.com/agentteam/agentteam/sandbox"
 )
 
-func requireSandbox(t *testing.T) {
-	t.Helper()
-	jupytertest.Require(t)
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("bubblewrap is not installed: run scripts/setup.sh")
-		}
-		t.Skip("bubblewrap is not installed")
-	}
-}
-
 // requireRoot skips tests of what only a root run has (the mounted disk
 // limit, cgroups); TestSandboxUnprivileged runs the rest as a user.
 func requireRoot(t *testing.T) {
@@ -52,7 +41,7 @@ func requireRoot(t *testing.T) {
 
 func open(t *testing.T, cfg session.Config) *session.Session {
 	t.Helper()
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = t.TempDir()
 	}
@@ -686,7 +675,7 @@ func TestSandboxSeccompForeignABI(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the 32-bit ABI check is tested on amd64")
 	}
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	host := exec.Command("/usr/bin/python3", "-c", int80)
 	if out, err := host.CombinedOutput(); err != nil {
 		t.Skipf("this machine has no 32-bit syscall entry (%v: %s)", err, out)
@@ -701,7 +690,7 @@ func TestSandboxSeccompForeignABI(t *testing.T) {
 // searches) would run its kernel unconfined; naming it fails instead, and
 // the server lists nothing else.
 func TestSandboxOnlyItsKernelSpec(t *testing.T) {
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	home := t.TempDir()
 	t.Setenv("HOME", home)
 	t.Setenv("IPYTHONDIR", "")

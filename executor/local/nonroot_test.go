@@ -24,6 +24,7 @@ import (
 	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/session"
+	"github.com/agentteam/agentteam/internal/jupytertest"
 )
 
 // unprivilegedEnv is set in the environment of the tests run as a user.
@@ -56,7 +57,7 @@ var unprivilegedTests = []string{
 // requireUser skips tests of what only a run without root has.
 func requireUser(t *testing.T) {
 	t.Helper()
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	if os.Geteuid() == 0 {
 		t.Skip("the sandbox without root: TestSandboxUnprivileged runs this as a user")
 	}
@@ -64,7 +65,7 @@ func requireUser(t *testing.T) {
 
 // The sandbox's attack tests, as an unprivileged user.
 func TestSandboxUnprivileged(t *testing.T) {
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	if os.Geteuid() != 0 {
 		t.Skip("running as a user already: the tests of this package ran as one")
 	}
@@ -136,7 +137,7 @@ func userHome(t *testing.T) string {
 // The kernel works in a project of the user's home; it can neither read
 // the user's other files nor write anywhere of the host's but the project.
 func TestSandboxUserFiles(t *testing.T) {
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	home := userHome(t)
 	tag := strconv.FormatInt(time.Now().UnixNano(), 36)
 	key, notes := "ssh-key-canary-"+tag, "notes-canary-"+tag

@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentteam/agentteam/executor/local"
 	"github.com/agentteam/agentteam/executor/session"
+	"github.com/agentteam/agentteam/internal/jupytertest"
 )
 
 // The server's token is on no command line of the host while it runs, and
@@ -109,7 +110,7 @@ func TestServerUnreachableForOtherUsers(t *testing.T) {
 // directory. Directories whose owner lives are left alone.
 func TestStaleServerSwept(t *testing.T) {
 	requireRoot(t)
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	work := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestStaleServerChild$")
 	cmd.Env = append(os.Environ(), "AGENTTEAM_STALE_CHILD="+work, "AGENTTEAM_STALE_TMP="+os.TempDir())
@@ -210,7 +211,7 @@ func cgroupsOf(pid string) []string {
 // nothing starts.
 func TestMissingSandboxFeatureRefusesToStart(t *testing.T) {
 	requireRoot(t)
-	requireSandbox(t)
+	jupytertest.RequireSandbox(t)
 	bwrap, err := exec.LookPath("bwrap")
 	require.NoError(t, err)
 	for _, c := range []struct {

@@ -40,13 +40,7 @@ func remoteKernel(t *testing.T) executor.Executor {
 
 func embeddedKernel(t *testing.T) executor.Executor {
 	t.Helper()
-	if _, err := os.Stat("/usr/bin/bwrap"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("bubblewrap is not installed: run scripts/setup.sh")
-		}
-		t.Skip("bubblewrap is not installed")
-	}
-	jupytertest.Require(t)
+	jupytertest.RequireSandbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	s, err := session.Open(ctx, session.Config{WorkDir: t.TempDir()})

@@ -58,7 +58,7 @@ func paths(c *session.Collected) []string {
 // limits: Collect copies only regular files within the limits, never
 // follows a link, never blocks on the fifo, and says why it skipped each.
 func TestCollectEmbeddedLimitsAndLinks(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	work := t.TempDir()
 	s := open(t, session.Config{WorkDir: work})
 	host := filepath.Join(t.TempDir(), "host-secret.txt")
@@ -130,7 +130,7 @@ print('ok')
 // Kernel code swaps files for symbolic links to host files while Collect
 // runs, many rounds: nothing collected ever holds host content.
 func TestCollectSymlinkSwapRace(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	work := t.TempDir()
 	s := open(t, session.Config{WorkDir: work})
 	host := filepath.Join(t.TempDir(), "host-secret.txt")

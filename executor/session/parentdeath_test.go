@@ -23,7 +23,7 @@ import (
 // embedded server is SIGKILLed (no Close, no signal handler), the server
 // and its sandboxed kernel go with it.
 func TestParentDeathTakesServerDown(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestParentDeathChild$")
 	cmd.Env = append(os.Environ(), "AGENTTEAM_PARENT_DEATH_CHILD="+t.TempDir())
 	out, err := cmd.StdoutPipe()

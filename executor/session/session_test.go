@@ -22,17 +22,6 @@ import (
 	"github.com/agentteam/agentteam/internal/jupytertest"
 )
 
-func requireBwrap(t *testing.T) {
-	t.Helper()
-	jupytertest.Require(t)
-	if _, err := os.Stat("/usr/bin/bwrap"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("bubblewrap is not installed: run scripts/setup.sh")
-		}
-		t.Skip("bubblewrap is not installed")
-	}
-}
-
 func open(t *testing.T, cfg session.Config) *session.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -80,7 +69,7 @@ func assertNothingLeft(t *testing.T, runtimeDir string, serverPid int) {
 }
 
 func TestEmbeddedSandboxedSession(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	work := t.TempDir()
 	s := open(t, session.Config{WorkDir: work})
 	require.False(t, s.Remote())
@@ -143,7 +132,7 @@ func TestEmbeddedSandboxedSession(t *testing.T) {
 }
 
 func TestSandboxNetworkOptIn(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	s := open(t, session.Config{WorkDir: t.TempDir(), Sandbox: local.SandboxConfig{Network: true}})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -159,7 +148,7 @@ func TestSandboxNetworkOptIn(t *testing.T) {
 }
 
 func TestSandboxMemoryLimit(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	s := open(t, session.Config{WorkDir: t.TempDir(), Sandbox: local.SandboxConfig{Memory: 256 << 20}})
 	res := run(t, s, "keep = 1")
 	require.True(t, res.OK())
@@ -189,7 +178,7 @@ func TestSandboxMemoryLimit(t *testing.T) {
 func TestForkedProcessDoesNotOutliveClose(t *testing.T) {
 	for _, sandboxed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("sandbox=%v", sandboxed), func(t *testing.T) {
-			requireBwrap(t)
+			jupytertest.RequireSandbox(t)
 			marker := fmt.Sprintf("%d", 3000000+time.Now().UnixNano()%100000)
 			s := open(t, session.Config{WorkDir: t.TempDir(), Sandbox: local.SandboxConfig{Disabled: !sandboxed}})
 			res := run(t, s, fmt.Sprintf("import subprocess\np = subprocess.Popen(['sleep', '%s'], start_new_session=True)\nprint(p.pid)", marker))
@@ -301,7 +290,7 @@ func TestServerKilledMidRun(t *testing.T) {
 }
 
 func TestSandboxProcessLimitAndInterrupt(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	s := open(t, session.Config{WorkDir: t.TempDir(), Sandbox: local.SandboxConfig{Processes: 40}})
 	res := run(t, s, `import subprocess
 procs, err = [], None
@@ -331,7 +320,7 @@ print(len(procs) < 200, err)`)
 // Kernel sockets live in the runtime directory; a long TMPDIR must not make
 // their paths too long.
 func TestEmbeddedServerWithLongTMPDIR(t *testing.T) {
-	requireBwrap(t)
+	jupytertest.RequireSandbox(t)
 	long := filepath.Join(t.TempDir(), strings.Repeat("a-rather-long-directory-name/", 4))
 	require.NoError(t, os.MkdirAll(long, 0o755))
 	t.Setenv("TMPDIR", long)
@@ -349,7 +338,7 @@ func TestCloseShutsTheKernelDownGracefully(t *testing.T) {
 	for _, sandboxed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sandboxed=%v", sandboxed), func(t *testing.T) {
 			if sandboxed {
-				requireBwrap(t)
+				jupytertest.RequireSandbox(t)
 			} else {
 				jupytertest.Require(t)
 			}

@@ -53,6 +53,20 @@ func Require(t testing.TB) {
 	t.Skip("jupyter-server is not installed: run scripts/setup.sh")
 }
 
+// RequireSandbox is Require plus bubblewrap, which the embedded server's
+// sandbox needs: on CI a missing one fails the test, elsewhere it skips.
+func RequireSandbox(t testing.TB) {
+	t.Helper()
+	Require(t)
+	if _, err := exec.LookPath("bwrap"); err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("bubblewrap is not installed: run scripts/setup.sh")
+	}
+	t.Skip("bubblewrap is not installed: run scripts/setup.sh")
+}
+
 // Start starts a server for one test; it is stopped (with every kernel) when
 // the test ends.
 func Start(t testing.TB) *Server {
