@@ -107,6 +107,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"team:\n  timeout: soon\n":          "timeout",
 		"sandbox:\n  memory: plenty\n":      "sandbox.memory",
 		"output:\n  max_mime_bytes: huge\n": "output.max_mime_bytes",
+		"sandbox:\n  processes: -5\n":       "sandbox.processes must be a count, or -1 for no limit",
+		"sandbox:\n  memory: -2GiB\n":       "sandbox.memory",
 		"model:\n  temperature: 9\n":        "model.temperature",
 		"model: [1, 2]\n":                   "\"model\" must be a mapping",
 		"model:\n  name: [unclosed\n":       "not valid YAML",
@@ -135,6 +137,25 @@ func TestConfigMimeCapReachesTheSession(t *testing.T) {
 		cfg, err := solveConfig(s, nil, nil, nil)
 		require.NoError(t, err, body)
 		assert.Equal(t, want, cfg.Session.MaxMimeBytes, body)
+	}
+}
+
+// The sandbox's limits can be turned off as config.yaml says: memory none
+// (or -1), processes -1.
+func TestConfigSandboxLimitsCanBeTurnedOff(t *testing.T) {
+	clearEnv(t)
+	for body, want := range map[string][2]int64{
+		"":                           {4 << 30, 512},
+		"sandbox:\n  memory: none\n": {-1, 512},
+		"sandbox:\n  memory: -1\n":   {-1, 512},
+		"sandbox:\n  memory: 1GiB\n  processes: -1\n": {1 << 30, -1},
+	} {
+		s, _, err := loadSettings(writeConfig(t, body), nil, nil)
+		require.NoError(t, err, body)
+		cfg, err := solveConfig(s, nil, nil, nil)
+		require.NoError(t, err, body)
+		assert.Equal(t, want[0], cfg.Session.Sandbox.Memory, body)
+		assert.Equal(t, want[1], int64(cfg.Session.Sandbox.Processes), body)
 	}
 }
 

@@ -40,6 +40,8 @@ type execOptions struct {
 	NoSandbox    bool
 	AllowNetwork bool
 	Disk         string // the sandbox's disk limit, a size or "none"
+	Memory       string // the sandbox's memory limit, a size or "none"
+	Processes    int    // the sandbox's process limit; -1: none
 	WorkDir      string
 	NoQuickAck   bool
 	MaxOutput    string // text kept per output, a size; "0": all
@@ -96,6 +98,8 @@ timed out.`,
 	f.BoolVar(&o.NoSandbox, "no-sandbox", false, "run the embedded server's kernels unsandboxed")
 	f.BoolVar(&o.AllowNetwork, "allow-network", false, "let sandboxed kernels use the network")
 	f.StringVar(&o.Disk, "disk", "10GiB", "the most sandboxed kernels may add to the work directory (a size, or none)")
+	f.StringVar(&o.Memory, "memory", "4GiB", "memory limit of a sandboxed kernel (a size, or none)")
+	f.IntVar(&o.Processes, "processes", 512, "process limit of a sandboxed kernel (-1: none)")
 	f.StringVar(&o.WorkDir, "workdir", "", "the embedded server's working directory (default: current directory)")
 	f.BoolVar(&o.NoQuickAck, "no-quickack", false, "turn off the websocket latency fix (for comparison)")
 	f.StringVar(&o.MaxOutput, "max-output", "64KiB", "text kept per output, head and tail (a size; 0: all of it)")
@@ -202,6 +206,13 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 	if o.Timeout < 0 || o.StartTimeout < 0 {
 		return usageErrorf("timeouts must not be negative")
 	}
+	memory, err := parseMemory(o.Memory)
+	if err != nil {
+		return usageErrorf("--memory: %v", err)
+	}
+	if o.Processes < -1 {
+		return usageErrorf("--processes: %d is not a count, or -1 for no limit", o.Processes)
+	}
 	disk, err := parseDisk(o.Disk)
 	if err != nil {
 		return usageErrorf("--disk: %v", err)
@@ -228,7 +239,7 @@ func runExec(ctx context.Context, o *execOptions, stdin io.Reader, stdout, stder
 		StartTimeout:    o.StartTimeout,
 		OutputDir:       outDir,
 		ScrubFiles:      red.Bytes,
-		Sandbox:         local.SandboxConfig{Disabled: o.NoSandbox, Network: o.AllowNetwork, Disk: disk},
+		Sandbox:         local.SandboxConfig{Disabled: o.NoSandbox, Network: o.AllowNetwork, Disk: disk, Memory: memory, Processes: o.Processes},
 		DisableQuickAck: o.NoQuickAck,
 		MaxOutputBytes:  int(min(maxOutput, math.MaxInt)),
 		MaxMimeBytes:    maxMime,

@@ -329,7 +329,30 @@ func TestExecOutputCaps(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "iVBOR", "kept under the default cap")
 
+	for _, bad := range [][]string{{"--memory", "lots"}, {"--processes", "-3"}} {
+		r = runCLI(t, "", append(append([]string{"exec"}, bad...), "-c", "1")...)
+		assert.Equal(t, 2, r.code, bad)
+		assert.Contains(t, lastLine(r.stderr), bad[0]+":", bad)
+	}
+
 	r = runCLI(t, "", remoteArgs(s, "--max-mime", "lots", "-c", "1")...)
 	assert.Equal(t, 2, r.code)
 	assert.Equal(t, `agentteam: --max-mime: "lots" is not a size like 4GiB or 512MiB (see 'agentteam exec --help')`, lastLine(r.stderr))
+}
+
+// --memory and --processes set the sandbox's limits (none / -1 turn them
+// off), as sandbox.memory and sandbox.processes do for solve.
+func TestExecSandboxLimitFlags(t *testing.T) {
+	jupytertest.RequireSandbox(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	grab := "x = bytearray(512 << 20); print('allocated')"
+	r := runCLI(t, "", "exec", "--memory", "256MiB", "-c", grab)
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	// With cgroups the kernel is killed; without (a normal user), the
+	// allocation fails under RLIMIT_AS.
+	assert.Regexp(t, `the kernel hit the sandbox memory limit \(256 MiB\)|MemoryError`, r.stderr)
+	r = runCLI(t, "", "exec", "--memory", "none", "--processes", "-1", "-c", grab)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "allocated\n", r.stdout)
 }

@@ -77,7 +77,7 @@ func solveConfig(s *Settings, model llm.Client, red *redact.Redactor, logger *sl
 	if err != nil {
 		return solve.Config{}, configError("prompts.dir: %v", err)
 	}
-	mem, _ := parseBytes(s.Sandbox.Memory)
+	mem, _ := parseMemory(s.Sandbox.Memory)
 	disk, _ := parseDisk(s.Sandbox.Disk)
 	maxFile, maxFiles := s.Output.fileLimits()
 	maxTurns := s.Team.MaxTurns

@@ -41,8 +41,16 @@ func sandboxHintText(err error, knobs string) string {
 		} else {
 			hint = "run without a disk limit with sandbox.disk: none (or AGENTTEAM_SANDBOX_DISK=none), or " + hint
 		}
+	case "memory limit":
+		if knobs == execKnobs {
+			hint = "run without a memory limit with --memory none, or " + hint
+		} else {
+			hint = "run without a memory limit with sandbox.memory: none, or " + hint
+		}
 	case "process limit":
-		if knobs != execKnobs {
+		if knobs == execKnobs {
+			hint = "run without a process limit with --processes -1, or " + hint
+		} else {
 			hint = "run without a process limit with sandbox.processes: -1, or " + hint
 		}
 	}

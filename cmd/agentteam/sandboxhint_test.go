@@ -35,4 +35,18 @@ func TestSandboxHintNamesTheCommandsKnob(t *testing.T) {
 	assert.Contains(t, msg, "sandbox.disk: none")
 	assert.NotContains(t, msg, "--disk")
 	assert.NotContains(t, msg, "negative")
+
+	// Each limit's hint names the knob that turns it off, for the command.
+	for feature, want := range map[string][2]string{
+		"memory limit":  {"--memory none", "sandbox.memory: none"},
+		"process limit": {"--processes -1", "sandbox.processes: -1"},
+	} {
+		fe := &local.FeatureError{Feature: feature, Detail: "cgroups are not writable"}
+		msg := sandboxHint(fe, execKnobs).Error()
+		assert.Contains(t, msg, want[0], feature)
+		assert.NotContains(t, msg, "sandbox.", feature)
+		msg = sandboxHint(fe, settingsKnobs).Error()
+		assert.Contains(t, msg, want[1], feature)
+		assert.NotContains(t, msg, want[0], feature)
+	}
 }

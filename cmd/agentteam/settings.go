@@ -351,7 +351,6 @@ func validate(s *Settings) error {
 		"team.max_turns":          s.Team.MaxTurns,
 		"team.max_history":        s.Team.MaxHistory,
 		"output.max_output_bytes": s.Output.MaxOutputBytes,
-		"sandbox.processes":       s.Sandbox.Processes,
 	}
 	for k, n := range ints {
 		if n < 0 {
@@ -372,8 +371,11 @@ func validate(s *Settings) error {
 	if s.Model.Temperature < 0 || s.Model.Temperature > 2 {
 		return configError("model.temperature must be between 0 and 2 (got %g)", s.Model.Temperature)
 	}
-	if _, err := parseBytes(s.Sandbox.Memory); err != nil {
+	if _, err := parseMemory(s.Sandbox.Memory); err != nil {
 		return configError("sandbox.memory: %v", err)
+	}
+	if s.Sandbox.Processes < -1 {
+		return configError("sandbox.processes must be a count, or -1 for no limit (got %d)", s.Sandbox.Processes)
 	}
 	if _, err := parseDisk(s.Sandbox.Disk); err != nil {
 		return configError("sandbox.disk: %v", err)
@@ -431,6 +433,19 @@ func parseDisk(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is below the minimum of 16MiB (or \"none\")", s)
 	}
 	return n, err
+}
+
+// parseMemory reads the sandbox's memory limit: a size, or none (also -1)
+// for no limit (-1 returned); "" or 0 is the default (0 returned).
+func parseMemory(s string) (int64, error) {
+	if t := strings.TrimSpace(s); strings.EqualFold(t, "none") || t == "-1" {
+		return -1, nil
+	}
+	n, err := parseBytes(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size like 4GiB or 512MiB, or none", s)
+	}
+	return n, nil
 }
 
 // parseBytes reads sizes like 4GiB, 512MiB, 2G, 1000000 ("" or 0: none).
