@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"iter"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -338,4 +339,25 @@ func TestTeamTracesTurns(t *testing.T) {
 	assert.Equal(t, "1", ca["gen_ai.usage.output_tokens"])
 	assert.Equal(t, strconv.Itoa(1), ca["gen_ai.usage.input_tokens"])
 	assert.NotContains(t, ca, "gen_ai.input.messages")
+}
+
+// MaxHistoryTokens bounds the history in the selector's prompt: with a long
+// task and a few turns, the oldest messages make way for the newest.
+func TestSelectorHistoryWithinTokens(t *testing.T) {
+	model := llm.NewReplay("agent1", "agent2", "agent3", "agent1")
+	a3 := &echo{name: "agent3", desc: "echo agent 3", stopAt: 2}
+	sel, err := team.NewSelector(team.SelectorConfig{Config: team.Config{Agents: []agents.Agent{
+		&echo{name: "agent1", desc: "echo agent 1"}, &echo{name: "agent2", desc: "echo agent 2"}, a3},
+		Termination: team.MaxMessages(5)}, Client: model, MaxHistoryTokens: 120, AllowRepeat: true})
+	require.NoError(t, err)
+	task := "Summarise: " + strings.Repeat("lorem ipsum dolor sit amet ", 80)
+	_, err = sel.Run(context.Background(), task)
+	require.NoError(t, err)
+	reqs := model.Requests()
+	require.GreaterOrEqual(t, len(reqs), 3)
+	first, last := reqs[0].Messages[0].Content, reqs[len(reqs)-1].Messages[0].Content
+	assert.Contains(t, first, "user: Summarise: lorem ipsum", "the task, cut to fit")
+	assert.Contains(t, first, "truncated]", "cut in the middle with a marker")
+	assert.Contains(t, last, "earlier messages left out")
+	assert.Contains(t, last, "agent2: ", "the newest whole")
 }

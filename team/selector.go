@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/executor"
 	"github.com/agentteam/agentteam/llm"
+	"github.com/agentteam/agentteam/llm/tokens"
 )
 
 // DefaultSelectorPrompt is the selector's prompt. {roles} is replaced by
@@ -51,6 +53,12 @@ type SelectorConfig struct {
 	// MaxHistory bounds the conversation shown to the model to its last
 	// messages (0: all of it); each message is clipped to 2000 characters.
 	MaxHistory int
+	// MaxHistoryTokens bounds the conversation shown to the model by tokens,
+	// counted for Client's model (an estimate that never counts low where
+	// its tokenizer is unknown): the newest messages are kept while they
+	// fit, the next one is cut in the middle to fill what is left, and the
+	// older ones are left out with a note saying how many. 0: no bound.
+	MaxHistoryTokens int
 }
 
 // Selector is a team in which a model chooses who speaks next from the
@@ -188,17 +196,62 @@ func (s *selector) prompt(thread []*agents.Message, names []string) string {
 	if s.cfg.MaxHistory > 0 && len(h) > s.cfg.MaxHistory {
 		h = h[len(h)-s.cfg.MaxHistory:]
 	}
-	var hist strings.Builder
-	for _, m := range h {
+	lines := make([]string, len(h))
+	for i, m := range h {
 		text := agents.ChatText(m)
 		if len(text) > 2000 {
 			text = text[:2000] + "…"
 		}
-		fmt.Fprintf(&hist, "%s: %s\n", m.Source, text)
+		lines[i] = fmt.Sprintf("%s: %s\n", m.Source, text)
+	}
+	if s.cfg.MaxHistoryTokens > 0 && s.cfg.Client != nil {
+		lines = fitTokens(lines, s.cfg.MaxHistoryTokens, tokens.ForModel(s.cfg.Client.ModelName()))
+	}
+	var hist strings.Builder
+	for _, l := range lines {
+		hist.WriteString(l)
 	}
 	r := strings.NewReplacer("{roles}", strings.TrimRight(roles.String(), "\n"),
 		"{participants}", strings.Join(names, ", "), "{history}", strings.TrimRight(hist.String(), "\n"))
 	return r.Replace(s.cfg.Prompt)
+}
+
+// fitTokens keeps the newest lines within budget tokens: whole while they
+// fit, the next cut in the middle to what is left, and a note in place of
+// the older ones.
+func fitTokens(lines []string, budget int, tc tokens.Counter) []string {
+	used, i := 0, len(lines)
+	for i > 0 {
+		n := tc.Count(lines[i-1])
+		if used+n > budget {
+			break
+		}
+		used += n
+		i--
+	}
+	if i == 0 {
+		return lines
+	}
+	kept := lines[i:]
+	left := i
+	// What is left of the budget, in bytes at the line's own ratio, for a
+	// cut of the next older line (when there is room for more than the
+	// marker).
+	if room := budget - used - 32; room > 32 {
+		l := lines[i-1]
+		cut, _ := executor.TruncateText(l, len(l)*room/max(tc.Count(l), 1))
+		for cut != l && tc.Count(cut) > budget-used && len(cut) > 64 {
+			cut, _ = executor.TruncateText(l, len(cut)*3/4)
+		}
+		if tc.Count(cut) <= budget-used {
+			kept = append([]string{strings.TrimRight(cut, "\n") + "\n"}, kept...)
+			left--
+		}
+	}
+	if left > 0 {
+		kept = append([]string{fmt.Sprintf("[%d earlier messages left out]\n", left)}, kept...)
+	}
+	return kept
 }
 
 // mentioned returns the agents whose names appear as words in text.
