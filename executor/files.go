@@ -33,11 +33,11 @@ func SaveOutputFiles(dir, base string, data map[string]any, scrub func([]byte) [
 		if !ok {
 			continue
 		}
-		s := mimeString(v)
+		s := MimeString(v)
 		var b []byte
 		if t.binary {
 			var err error
-			b, err = base64.StdEncoding.DecodeString(strings.Map(dropSpace, s))
+			b, err = DecodeBase64(s)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: bad base64: %w", t.mime, err))
 				continue
@@ -61,6 +61,12 @@ func SaveOutputFiles(dir, base string, data map[string]any, scrub func([]byte) [
 	return files, errors.Join(errs...)
 }
 
+// DecodeBase64 decodes base64 as Jupyter sends it: image data and file
+// contents may be broken into lines.
+func DecodeBase64(s string) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(strings.Map(dropSpace, s))
+}
+
 func dropSpace(r rune) rune {
 	switch r {
 	case '\n', '\r', ' ', '\t':
@@ -69,9 +75,9 @@ func dropSpace(r rune) rune {
 	return r
 }
 
-// mimeString returns a mime bundle value as a string: kernels send strings,
+// MimeString returns a mime bundle value as a string: kernels send strings,
 // nbformat files may hold lists of lines.
-func mimeString(v any) string {
+func MimeString(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x

@@ -108,7 +108,7 @@ func OutputText(o Output) string {
 		return b.String()
 	case OutputExecuteResult, OutputDisplayData:
 		var b strings.Builder
-		plain := mimeString(o.Data["text/plain"])
+		plain := MimeString(o.Data["text/plain"])
 		var rich []string
 		for k := range o.Data {
 			if k != "text/plain" {

@@ -3,7 +3,6 @@ package solve
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -425,12 +424,12 @@ func (o *Output) saveImage(base string, img map[string]any) string {
 			continue
 		}
 		var data []byte
-		s := mimeText(v)
+		s := executor.MimeString(v)
 		if t.mime == "image/svg+xml" {
 			data = []byte(s)
 		} else {
 			var err error
-			if data, err = base64.StdEncoding.DecodeString(strings.Map(dropSpace, s)); err != nil {
+			if data, err = executor.DecodeBase64(s); err != nil {
 				return ""
 			}
 		}
@@ -441,30 +440,6 @@ func (o *Output) saveImage(base string, img map[string]any) string {
 		return p
 	}
 	return ""
-}
-
-func mimeText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case []any:
-		var b strings.Builder
-		for _, l := range x {
-			if s, ok := l.(string); ok {
-				b.WriteString(s)
-			}
-		}
-		return b.String()
-	}
-	return ""
-}
-
-func dropSpace(r rune) rune {
-	switch r {
-	case '\n', '\r', ' ', '\t':
-		return -1
-	}
-	return r
 }
 
 // markPending keeps the cells that were running when the run stopped, with

@@ -10,6 +10,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/agentteam/agentteam/executor"
 )
 
 // FileInfo is an entry of a directory listing of the contents API.
@@ -121,19 +123,11 @@ func (c *Client) DownloadFile(ctx context.Context, remotePath string) ([]byte, e
 	if m.Format == "text" {
 		return []byte(s), nil
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.Map(dropSpace, s))
+	b, err := executor.DecodeBase64(s)
 	if err != nil {
 		return nil, fmt.Errorf("download %s: bad base64 from server: %w", remotePath, err)
 	}
 	return b, nil
-}
-
-func dropSpace(r rune) rune {
-	switch r {
-	case '\n', '\r', ' ', '\t':
-		return -1
-	}
-	return r
 }
 
 // ListDir lists a directory (relative to the server's root directory; ""
