@@ -226,6 +226,30 @@ func (d *decoder) key() (string, bool) {
 	return k, true
 }
 
+// array calls elem for each element of an array, with its index; elem must
+// consume the element.
+func (d *decoder) array(elem func(n int) bool) bool {
+	if !d.expect('[') {
+		return false
+	}
+	for n := 0; ; n++ {
+		c, ok := d.peekNonSpace()
+		if !ok {
+			return false
+		}
+		if c == ']' {
+			d.pos++
+			return true
+		}
+		if n > 0 && !d.expect(',') {
+			return false
+		}
+		if !elem(n) {
+			return false
+		}
+	}
+}
+
 // object calls field for each key of an object; field must consume the value.
 func (d *decoder) object(field func(key string) bool) bool {
 	if !d.expect('{') {
@@ -360,28 +384,18 @@ func (d *decoder) stringList() ([]string, bool) {
 	if c, ok := d.peekNonSpace(); !ok || c != '[' {
 		return nil, d.skip(0)
 	}
-	d.pos++
 	var out []string
-	for n := 0; ; n++ {
-		c, ok := d.peekNonSpace()
-		if !ok {
-			return nil, false
-		}
-		if c == ']' {
-			d.pos++
-			return out, true
-		}
-		if n > 0 && !d.expect(',') {
-			return nil, false
-		}
+	ok := d.array(func(n int) bool {
 		s, ok := d.textString()
-		if !ok {
-			return nil, false
-		}
-		if n < maxElements {
+		if ok && n < maxElements {
 			out = append(out, s)
 		}
+		return ok
+	})
+	if !ok {
+		return nil, false
 	}
+	return out, true
 }
 
 // isTextMime reports mime types whose values are text that is cut to its
@@ -506,33 +520,20 @@ func (g *genericReader) value(depth int) (any, bool) {
 		})
 		return m, ok
 	case '[':
-		d.pos++
 		a := []any{}
-		for n := 0; ; n++ {
-			c, ok := d.peekNonSpace()
-			if !ok {
-				return nil, false
-			}
-			if c == ']' {
-				d.pos++
-				return a, true
-			}
-			if n > 0 && !d.expect(',') {
-				return nil, false
-			}
+		ok := d.array(func(n int) bool {
 			g.charge(16)
 			if g.over || n >= maxElements {
-				if !d.skip(depth + 1) {
-					return nil, false
-				}
-				continue
+				return d.skip(depth + 1)
 			}
 			v, ok := g.value(depth + 1)
-			if !ok {
-				return nil, false
-			}
 			a = append(a, v)
+			return ok
+		})
+		if !ok {
+			return nil, false
 		}
+		return a, true
 	case '"':
 		s, ok := d.cutString(d.lim.text)
 		g.charge(int64(len(s.Head)+len(s.Tail)) + s.Omitted)
@@ -682,23 +683,7 @@ func (d *decoder) skip(depth int) bool {
 	case '{':
 		return d.object(func(string) bool { return d.skip(depth + 1) })
 	case '[':
-		d.pos++
-		for n := 0; ; n++ {
-			c, ok := d.peekNonSpace()
-			if !ok {
-				return false
-			}
-			if c == ']' {
-				d.pos++
-				return true
-			}
-			if n > 0 && !d.expect(',') {
-				return false
-			}
-			if !d.skip(depth + 1) {
-				return false
-			}
-		}
+		return d.array(func(int) bool { return d.skip(depth + 1) })
 	case '"':
 		return d.readString(discardSink{})
 	case 't':
